@@ -1,0 +1,220 @@
+"""Graphviz pictures of the computation graph: draw_dot, and the path a learner should look at."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from autograd.tape import node_names, topological_order
+
+if TYPE_CHECKING:
+    import graphviz
+
+    from autograd.engine import Value
+
+__all__ = ["GraphvizNotFoundError", "draw_dot", "largest_gradient_path"]
+
+INSTALL_HINT = (
+    "Rendering needs the Graphviz 'dot' program, which is not on PATH (the Python package "
+    "'graphviz' only writes DOT text). Install it with: sudo apt-get install graphviz "
+    "(Debian/Ubuntu), brew install graphviz (macOS) or conda install graphviz (conda). "
+    "The DOT text itself is in graph.source."
+)
+
+# Node styles, as DOT attribute text. Colours are for a white background.
+_LEAF = ' style=filled fillcolor="#dbeafe"'  # inputs and parameters: light blue
+_ROOT = ' style=filled fillcolor="#fde68a" peripheries=2'  # the output: amber, double border
+_OP = " shape=ellipse fontsize=10 width=0 height=0 margin=0.04"
+_HOT_EDGE = 'color="#dc2626" penwidth=2.5'  # highlighted nodes and edges: red
+_HOT = " " + _HOT_EDGE
+_MORE = " shape=box style=dashed"
+
+
+class GraphvizNotFoundError(RuntimeError):
+    """Raised when a drawing is rendered but the Graphviz `dot` program is not installed."""
+
+
+def draw_dot(
+    root: Value | Sequence[Value],
+    rankdir: str = "LR",
+    show_grad: bool = True,
+    max_nodes: int | None = 300,
+    highlight: Iterable[Value] | None = None,
+    format: str = "svg",
+) -> graphviz.Digraph:
+    """Draw the computation graph that produced `root`, for a notebook or a file.
+
+    Each Value becomes a record ``name | data | grad`` (4 significant digits; the name is its
+    label, or the ``v<i>`` that `format_tape` prints), and each operation a small node between
+    its operands and its result. Leaves (inputs, parameters) are blue, the root is amber, and
+    the Values in `highlight` are red. Node ids are the names, so two drawings of the same
+    graph have identical DOT source.
+
+    Args:
+        root: The output Value, or a list of them (for example a layer's outputs).
+        rankdir: Graphviz layout direction: 'LR' (left to right), 'TB', 'RL' or 'BT'.
+        show_grad: Show each Value's gradient (its ``.data`` when the gradient is a Value).
+        max_nodes: Draw at most this many Values, those closest to the root; the others are
+            collapsed into one "… N more nodes" node. ``None`` draws everything.
+        highlight: Values to emphasise, for example ``largest_gradient_path(root)``.
+        format: Default output format of ``render()`` and ``pipe()``, such as 'svg' or 'png'.
+
+    Returns:
+        A ``graphviz.Digraph``: it displays inline in Jupyter, ``.render(path)`` writes a
+        file and ``.source`` is the DOT text. Rendering without the Graphviz ``dot`` program
+        raises `GraphvizNotFoundError`, which says how to install it.
+
+    Raises:
+        TypeError: If `root` is not a Value or a sequence of Values.
+        ValueError: If `rankdir`, `max_nodes` or an empty list of roots is given.
+    """
+    roots = _as_roots(root)
+    if rankdir not in ("LR", "RL", "TB", "BT"):
+        raise ValueError(f"rankdir must be 'LR', 'RL', 'TB' or 'BT', got {rankdir!r}")
+    if max_nodes is not None and max_nodes < 1:
+        raise ValueError(f"max_nodes must be at least 1 (or None for no limit), got {max_nodes}")
+
+    order = _tape(roots)
+    names = node_names(order)
+    kept = _closest(roots, max_nodes) if max_nodes is not None and len(order) > max_nodes else None
+    hot_values = set(highlight) if highlight is not None else set()
+    is_root = set(roots)
+    # Record fields stack vertically when the graph runs left to right; braces turn them back.
+    record = "{{ {} }}" if rankdir in ("LR", "RL") else "{}"
+
+    ids: dict[Value, str] = {}  # Value -> its quoted DOT id
+    used: set[str] = set()
+    lines: list[str] = []
+    hidden_operands: dict[str, None] = {}  # op or Value ids with an operand not drawn
+    for i, v in enumerate(order):
+        if kept is not None and v not in kept:
+            continue
+        vid = ids[v] = _unique(names[v], i, used)
+        fields = [_escape(names[v], "{}|<>"), f"data {v.data:.4g}"]
+        if show_grad:
+            fields.append(f"grad {_grad(v):.4g}")
+        style = _ROOT if v in is_root else "" if v._prev else _LEAF
+        hot = _HOT if v in hot_values else ""
+        lines.append(f"\t{vid} [label={_quote(record.format(' | '.join(fields)))}{style}{hot}]\n")
+        head = vid
+        if v._op:  # the op node sits between the operands and the result
+            head = _unique(names[v] + "/op", i, used)
+            lines.append(f"\t{head} [label={_quote(_escape(v._op))}{_OP}{hot}]\n")
+        for child in v._prev:
+            if child in ids:
+                edge_hot = f" [{_HOT_EDGE}]" if hot and child in hot_values else ""
+                lines.append(f"\t{ids[child]} -> {head}{edge_hot}\n")
+            else:
+                hidden_operands[head] = None
+        if v._op:
+            lines.append(f"\t{head} -> {vid}{f' [{_HOT_EDGE}]' if hot else ''}\n")
+    if kept is not None:
+        more = _unique("more", len(order), used)
+        lines.append(f'\t{more} [label="… {len(order) - len(kept)} more nodes"{_MORE}]\n')
+        lines.extend(f"\t{more} -> {head} [style=dashed]\n" for head in hidden_operands)
+
+    return _digraph_class()(
+        format=format,
+        graph_attr={"rankdir": rankdir},
+        node_attr={"shape": "record", "fontsize": "11"},
+        body=lines,
+    )
+
+
+def largest_gradient_path(root: Value) -> list[Value]:
+    """Follow the largest gradients from `root` back to a leaf, for ``draw_dot(highlight=...)``.
+
+    Args:
+        root: The output Value, after ``root.backward()``.
+
+    Returns:
+        The Values from `root` to a leaf, each step taking the operand with the largest |grad|.
+    """
+    path = [root]
+    while path[-1]._prev:
+        path.append(max(path[-1]._prev, key=lambda v: abs(_grad(v))))
+    return path
+
+
+def _grad(v: Value) -> float:
+    return float(v.grad if isinstance(v.grad, float | int) else v.grad.data)
+
+
+def _as_roots(root: Value | Sequence[Value]) -> list[Value]:
+    roots = list(root) if isinstance(root, Sequence) else [root]
+    if not roots:
+        raise ValueError("draw_dot needs at least one Value to draw, got an empty sequence")
+    for r in roots:
+        if not hasattr(r, "_prev"):
+            raise TypeError(f"draw_dot draws Values, got {type(r).__name__}: {r!r}")
+    return roots
+
+
+def _tape(roots: list[Value]) -> list[Value]:
+    """Topological order of the graph behind all roots (one root: exactly `format_tape`'s)."""
+    if len(roots) == 1:
+        return topological_order(roots[0])
+    order: dict[Value, None] = {}  # concatenating orders keeps every operand before its result
+    for r in roots:
+        order.update(dict.fromkeys(topological_order(r)))  # a seen Value keeps its place
+    return list(order)
+
+
+def _closest(roots: list[Value], max_nodes: int) -> set[Value]:
+    """The `max_nodes` Values nearest the roots, breadth first over the operands."""
+    kept = set(roots[:max_nodes])
+    queue = deque(roots)
+    while queue and len(kept) < max_nodes:
+        for child in queue.popleft()._prev:
+            if child not in kept and len(kept) < max_nodes:
+                kept.add(child)
+                queue.append(child)
+    return kept
+
+
+def _unique(name: str, i: int, used: set[str]) -> str:
+    """The quoted DOT id for `name`, made `name#i` if a Value with the same label took it."""
+    while name in used:
+        name = f"{name}#{i}"
+    used.add(name)
+    return _quote(_escape(name))
+
+
+def _escape(text: str, specials: str = "") -> str:
+    """Backslash-escape backslashes and `specials` (record labels: the field syntax ``{}|<>``)."""
+    for char in "\\" + specials:
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def _quote(text: str) -> str:
+    """A DOT string literal; inside one, only the double quote is escaped."""
+    return '"' + text.replace('"', '\\"') + '"'
+
+
+@functools.cache
+def _digraph_class() -> type[Any]:
+    """A `graphviz.Digraph` whose rendering explains how to install a missing `dot` program."""
+    import graphviz
+
+    @contextlib.contextmanager
+    def explain_missing_dot() -> Iterator[None]:
+        try:
+            yield
+        except graphviz.ExecutableNotFound as exc:
+            raise GraphvizNotFoundError(INSTALL_HINT) from exc
+
+    # Jupyter's _repr_mimebundle_ and view() go through pipe() and render().
+    class Digraph(graphviz.Digraph):  # type: ignore[misc]  # graphviz ships no type hints
+        def pipe(self, *args: Any, **kwargs: Any) -> Any:
+            with explain_missing_dot():
+                return super().pipe(*args, **kwargs)
+
+        def render(self, *args: Any, **kwargs: Any) -> Any:
+            with explain_missing_dot():
+                return super().render(*args, **kwargs)
+
+    return Digraph
