@@ -113,7 +113,8 @@ def draw_dot(
             lines.append(f"\t{head} -> {vid}{f' [{_HOT_EDGE}]' if hot else ''}\n")
     if kept is not None:
         more = _unique("more", len(order), used)
-        lines.append(f'\t{more} [label="… {len(order) - len(kept)} more nodes"{_MORE}]\n')
+        hidden = len(order) - len(kept)
+        lines.append(f'\t{more} [label="… {hidden} more node{"s" * (hidden > 1)}"{_MORE}]\n')
         lines.extend(f"\t{more} -> {head} [style=dashed]\n" for head in hidden_operands)
 
     return _digraph_class()(
@@ -176,7 +177,7 @@ def _closest(roots: list[Value], max_nodes: int) -> set[Value]:
 
 
 def _unique(name: str, i: int, used: set[str]) -> str:
-    """The quoted DOT id for `name`, made `name#i` if a Value with the same label took it."""
+    """The quoted DOT id for `name`, or `name#i` if taken (by a label such as 'more' or 'x/op')."""
     while name in used:
         name = f"{name}#{i}"
     used.add(name)

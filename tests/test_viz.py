@@ -8,12 +8,14 @@ import subprocess
 import sys
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 import graphviz
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from autograd import custom_op, ops
 from autograd.engine import Value
 from autograd.tape import node_names, topological_order
 from autograd.viz import GraphvizNotFoundError, draw_dot, largest_gradient_path
@@ -110,8 +112,11 @@ def test_show_grad_false_leaves_the_grad_out() -> None:
 def test_gradient_that_is_a_value_shows_its_data() -> None:
     x = Value(1.5, label="x")
     y = x * x
-    x.grad = Value(0.125)  # what backward(create_graph=True) leaves behind
-    assert "{ x | data 1.5 | grad 0.125 }" in draw_dot(y).source
+    x.grad = Value(1 / 3)  # what backward(create_graph=True) leaves behind
+    y.grad = 2 / 3
+    source = draw_dot(y).source
+    assert "{ x | data 1.5 | grad 0.3333 }" in source  # 4 significant digits
+    assert "{ v1 | data 2.25 | grad 0.6667 }" in source
 
 
 def test_leaves_root_and_highlight_are_styled_apart() -> None:
@@ -150,10 +155,25 @@ def test_two_drawings_are_identical_and_use_the_tape_names() -> None:
 
 def test_values_sharing_a_label_get_distinct_ids() -> None:
     a, b = Value(1.0, label="w"), Value(2.0, label="w")
-    nodes, edges = parse(draw_dot(a * b))
-    assert len(nodes) == 4
-    assert ("w", "v2/op", "") in edges
-    assert sum(1 for tail, head, _ in edges if head == "v2/op") == 2
+    c = a * b
+    nodes, edges = parse(draw_dot(c))
+    names = node_names(topological_order(c))
+    assert len(nodes) == 4 and names[a] != names[b]
+    assert {tail for tail, head, _ in edges if head == f"{names[c]}/op"} == {names[a], names[b]}
+
+
+def test_labels_that_look_like_generated_ids_do_not_clash() -> None:
+    a, b = Value(1.0, label="more"), Value(2.0, label="y/op")
+    y = a * b
+    y.label = "y"
+    z = y.tanh()
+    nodes, edges = parse(draw_dot(z))
+    assert (len(nodes), len(edges)) == expected_counts([z]) == (6, 5)
+    assert nodes["y/op"].startswith('label="{ y/op |')  # the Value keeps its name
+    nodes, edges = parse(draw_dot(z, max_nodes=3))  # z, y and a: b is hidden
+    (summary,) = [node for node, attrs in nodes.items() if "more node" in attrs]
+    assert summary != "more" and nodes[summary].startswith('label="… 1 more node"')
+    assert nodes["more"].startswith('label="{ more |')
 
 
 def test_a_micrograd_style_graph_built_by_hand_draws() -> None:
@@ -178,6 +198,37 @@ def test_several_roots_draw_one_graph() -> None:
     # The first root's part of the drawing is named exactly as format_tape(outs[0]) names it.
     first = node_names(topological_order(outs[0]))
     assert set(first.values()) <= set(nodes) and first[outs[0]] in marked
+
+
+def test_drawing_after_create_graph_shows_the_gradients_data() -> None:
+    x = Value(1.5, label="x")
+    y = (x * x).tanh()
+    y.backward(create_graph=True)
+    assert isinstance(x.grad, Value)
+    assert f"{{ x | data 1.5 | grad {x.grad.data:.4g} }}" in draw_dot(y).source
+    nodes, edges = parse(draw_dot(x.grad, max_nodes=None))  # the gradient's own graph
+    assert (len(nodes), len(edges)) == expected_counts([x.grad])
+
+
+def test_a_layer_of_neurons_with_n_ary_and_custom_ops_draws() -> None:
+    @custom_op
+    def softsign(x: float) -> float:
+        return x / (1 + abs(x))
+
+    @softsign.defvjp
+    def softsign_vjp(g: Any, ans: Any, x: Any) -> Any:
+        return g / (1 + abs(x)) ** 2
+
+    xs = [Value(1.0, label="x0"), Value(-2.0, label="x1")]
+    ws = [[Value(0.5), Value(-0.25)], [Value(0.1), Value(0.2)]]
+    outs = [softsign(ops.dot(w, xs).relu()) for w in ws]  # a layer's outputs for one example
+    loss = ops.sum(outs)
+    loss.backward()
+    nodes, edges = parse(draw_dot(outs))
+    assert (len(nodes), len(edges)) == expected_counts(outs) == (18, 18)
+    ops_drawn = sorted(attrs.split('"')[1] for attrs in nodes.values() if "ellipse" in attrs)
+    assert ops_drawn == ["dot", "dot", "relu", "relu", "softsign", "softsign"]
+    assert 'label="sum"' in draw_dot(loss).source
 
 
 def test_record_fields_lie_across_in_every_direction() -> None:
@@ -258,7 +309,8 @@ def test_random_graphs_count_and_summarise_exactly(
     assert root in kept and len(kept) == min(limit, len(kept) + len(hidden))
     assert ("more" in nodes) == bool(hidden)
     if hidden:
-        assert nodes["more"].startswith(f'label="… {len(hidden)} more nodes"')
+        summary = re.match(r'label="… (\d+) more nodes?"', nodes["more"])
+        assert summary is not None and int(summary[1]) == len(hidden)
         cut = [v for v in kept if any(child in hidden for child in v._prev)]
         assert len([tail for tail, _, _ in edges if tail == "more"]) == len(cut) > 0
         # Breadth first: no hidden Value is nearer the root than a kept one.
