@@ -290,10 +290,10 @@ def test_a_40000_node_graph_is_summarised_by_default() -> None:
     st.integers(1, 60),
 )
 def test_random_graphs_count_and_summarise_exactly(
-    ops: list[tuple[str, int, int]], limit: int
+    steps: list[tuple[str, int, int]], limit: int
 ) -> None:
     values = [Value(0.5, label="a"), Value(-1.5), Value(2.0, label="b")]
-    for op, i, j in ops:  # each new Value uses a recent one, so the graph is deep and shared
+    for op, i, j in steps:  # each new Value uses a recent one, so the graph is deep and shared
         x, y = values[-1 - i % 3], values[j % len(values)]
         values.append(x + y if op == "+" else x * y if op == "*" else x.tanh())
     root = values[-1]
