@@ -364,7 +364,7 @@ def test_without_dot_building_works_and_rendering_says_how_to_install(
         lambda: g.pipe(format="svg"),
         lambda: g.render(directory=tmp_path),
         g._repr_mimebundle_,
-        g.copy().view,
+        lambda: g.copy().view(directory=tmp_path),
     ):
         with pytest.raises(GraphvizNotFoundError) as info:
             render()
