@@ -1,0 +1,49 @@
+"""tapegrad's autograd: scalar reverse-mode automatic differentiation in pure Python.
+
+    from autograd import Value
+    x = Value(2.0, label="x")
+    y = (x * x + 1).tanh()
+    y.backward()
+    x.grad  # dy/dx
+
+The import name is shared with the unrelated HIPS `autograd` package: install
+tapegrad into its own virtual environment.
+"""
+
+from autograd import ops
+from autograd.engine import (
+    Op,
+    Value,
+    custom_op,
+    detect_anomaly,
+    enable_grad,
+    is_grad_enabled,
+    no_grad,
+)
+from autograd.functional import grad, hessian, value_and_grad
+from autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
+from autograd.tape import format_tape, topological_order
+from autograd.viz import GraphvizNotFoundError, draw_dot, largest_gradient_path
+
+
+__all__ = [
+    "GradcheckError",
+    "GraphvizNotFoundError",
+    "Op",
+    "Value",
+    "custom_op",
+    "detect_anomaly",
+    "draw_dot",
+    "enable_grad",
+    "format_tape",
+    "grad",
+    "gradcheck",
+    "gradgradcheck",
+    "hessian",
+    "is_grad_enabled",
+    "largest_gradient_path",
+    "no_grad",
+    "ops",
+    "topological_order",
+    "value_and_grad",
+]

@@ -1,0 +1,644 @@
+"""The engine: Value, graph recording through ops, topological order and the backward loop.
+
+There is no calculus in this file. Every derivative lives next to its forward
+rule in `autograd/ops.py`; this module only records which op made which Value
+from which operands, and walks that record backwards applying the rules.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, TypeAlias, overload
+
+Operand: TypeAlias = "Value | float | int"
+Rule = Callable[..., Any]
+
+# One context variable holds both switches so the hot path reads it once.
+# Bit 1: recording disabled (no_grad).  Bit 2: anomaly detection on.
+_NO_GRAD = 1
+_ANOMALY = 2
+_mode: ContextVar[int] = ContextVar("tapegrad_mode", default=0)
+
+
+@contextmanager
+def no_grad() -> Iterator[None]:
+    """Context manager: operations inside record no graph and return leaf Values.
+
+    Like `torch.no_grad()`. It is a context variable, so other threads and
+    asyncio tasks keep their own setting.
+    """
+    token = _mode.set(_mode.get() | _NO_GRAD)
+    try:
+        yield
+    finally:
+        _mode.reset(token)
+
+
+@contextmanager
+def enable_grad() -> Iterator[None]:
+    """Context manager: turn recording back on inside a `no_grad()` block."""
+    token = _mode.set(_mode.get() & ~_NO_GRAD)
+    try:
+        yield
+    finally:
+        _mode.reset(token)
+
+
+def is_grad_enabled() -> bool:
+    """True when operations on Values are being recorded."""
+    return not _mode.get() & _NO_GRAD
+
+
+@contextmanager
+def detect_anomaly() -> Iterator[None]:
+    """Context manager: the first op producing a NaN/inf value or gradient raises.
+
+    The `FloatingPointError` names the op, its inputs and, in the backward
+    pass, the node whose gradient went bad.
+    """
+    token = _mode.set(_mode.get() | _ANOMALY)
+    try:
+        yield
+    finally:
+        _mode.reset(token)
+
+
+def _type_error(x: object, where: str) -> TypeError:
+    return TypeError(
+        f"{where} must be a real number (int, float, bool or numpy scalar), "
+        f"got {type(x).__name__}: {x!r}"
+    )
+
+
+def as_float(x: object, where: str = "Value data") -> float:
+    """Convert a real number to a Python float; anything else is a TypeError."""
+    if type(x) is float:
+        return x
+    if isinstance(x, (int, float)):  # bool is an int; numpy float64 is a float
+        return float(x)
+    if isinstance(x, Value):
+        raise TypeError(f"{where} must be a number, got a Value ({x!r}); pass the Value itself")
+    kind = getattr(getattr(x, "dtype", None), "kind", None)
+    if kind in ("b", "i", "u", "f") and getattr(x, "ndim", None) == 0:
+        return float(x)  # type: ignore[arg-type]  # a numpy scalar
+    raise _type_error(x, where)
+
+
+def _ops_not_loaded(*args: Any) -> Any:
+    raise RuntimeError("autograd.ops failed to load, so Value has no operators")
+
+
+# Value's operators dispatch to these ops. autograd/ops.py defines them and binds
+# them here when it loads (it imports this module first, so binding goes that way).
+_add: Callable[[Operand, Operand], Value] = _ops_not_loaded
+_sub: Callable[[Operand, Operand], Value] = _ops_not_loaded
+_mul: Callable[[Operand, Operand], Value] = _ops_not_loaded
+_div: Callable[[Operand, Operand], Value] = _ops_not_loaded
+_pow: Callable[[Operand, Operand], Value] = _ops_not_loaded
+_neg: Callable[[Value], Value] = _ops_not_loaded
+_abs: Callable[[Value], Value] = _ops_not_loaded
+
+
+class Value:
+    """One float in a computation graph, with the gradient a backward pass leaves in it.
+
+    `Value(data, _children=(), _op='', label='')` has micrograd's signature, so
+    code written for micrograd (and its graph-drawing snippet) keeps working.
+    Values made by ops also remember the op (`_fn`) and, when some operands
+    were plain numbers, the full operand list (`_args`); `_prev` holds only the
+    Value operands.
+    """
+
+    __slots__ = ("__weakref__", "_args", "_fn", "_op", "_prev", "data", "grad", "label")
+
+    data: float
+    grad: Any  # a float, or a Value after backward(create_graph=True)
+    label: str
+    _prev: tuple[Value, ...]
+    _op: str
+    _fn: Op | None
+    _args: tuple[Any, ...] | None
+
+    def __init__(
+        self, data: Any, _children: Iterable[Value] = (), _op: str = "", label: str = ""
+    ) -> None:
+        self.data = data if type(data) is float else as_float(data)
+        self.grad = 0.0
+        self.label = label
+        self._prev = tuple(_children)
+        self._op = _op
+        self._fn = None
+        self._args = None
+
+    def __repr__(self) -> str:
+        grad = self.grad.data if isinstance(self.grad, Value) else self.grad
+        extra = f", op={self._op!r}" if self._op else ""
+        if self.label:
+            extra += f", label={self.label!r}"
+        return f"Value(data={self.data:.6g}, grad={grad:.6g}{extra})"
+
+    def item(self) -> float:
+        """The wrapped number as a Python float."""
+        return self.data
+
+    # Operators and methods only dispatch into autograd.ops.
+    def __add__(self, other: Operand) -> Value:
+        return _add(self, other)
+
+    def __radd__(self, other: Operand) -> Value:
+        return _add(other, self)
+
+    def __sub__(self, other: Operand) -> Value:
+        return _sub(self, other)
+
+    def __rsub__(self, other: Operand) -> Value:
+        return _sub(other, self)
+
+    def __mul__(self, other: Operand) -> Value:
+        return _mul(self, other)
+
+    def __rmul__(self, other: Operand) -> Value:
+        return _mul(other, self)
+
+    def __truediv__(self, other: Operand) -> Value:
+        return _div(self, other)
+
+    def __rtruediv__(self, other: Operand) -> Value:
+        return _div(other, self)
+
+    def __pow__(self, other: Operand) -> Value:
+        return _pow(self, other)
+
+    def __rpow__(self, other: Operand) -> Value:
+        return _pow(other, self)
+
+    def __neg__(self) -> Value:
+        return _neg(self)
+
+    def __pos__(self) -> Value:
+        return self
+
+    def __abs__(self) -> Value:
+        return _abs(self)
+
+    # Comparisons look at .data only; == and hash stay identity so Values live in sets.
+    def __lt__(self, other: Operand) -> bool:
+        return self.data < (other.data if isinstance(other, Value) else other)
+
+    def __le__(self, other: Operand) -> bool:
+        return self.data <= (other.data if isinstance(other, Value) else other)
+
+    def __gt__(self, other: Operand) -> bool:
+        return self.data > (other.data if isinstance(other, Value) else other)
+
+    def __ge__(self, other: Operand) -> bool:
+        return self.data >= (other.data if isinstance(other, Value) else other)
+
+    def exp(self) -> Value:
+        """e ** self."""
+        return _ops.exp(self)  # type: ignore[no-any-return]
+
+    def log(self) -> Value:
+        """Natural logarithm; self must be > 0."""
+        return _ops.log(self)  # type: ignore[no-any-return]
+
+    def sqrt(self) -> Value:
+        """Square root; self must be >= 0."""
+        return _ops.sqrt(self)  # type: ignore[no-any-return]
+
+    def sin(self) -> Value:
+        """Sine."""
+        return _ops.sin(self)  # type: ignore[no-any-return]
+
+    def cos(self) -> Value:
+        """Cosine."""
+        return _ops.cos(self)  # type: ignore[no-any-return]
+
+    def tanh(self) -> Value:
+        """Hyperbolic tangent."""
+        return _ops.tanh(self)  # type: ignore[no-any-return]
+
+    def sigmoid(self) -> Value:
+        """Logistic function 1 / (1 + e**-self), computed stably."""
+        return _ops.sigmoid(self)  # type: ignore[no-any-return]
+
+    def relu(self) -> Value:
+        """max(0, self); derivative 0 at 0, as in PyTorch."""
+        return _ops.relu(self)  # type: ignore[no-any-return]
+
+    def leaky_relu(self, slope: Operand = 0.01) -> Value:
+        """self if self > 0 else slope * self."""
+        return _ops.leaky_relu(self, slope)  # type: ignore[no-any-return]
+
+    def softplus(self) -> Value:
+        """log(1 + e**self), computed stably."""
+        return _ops.softplus(self)  # type: ignore[no-any-return]
+
+    def backward(self, gradient: Operand = 1.0, *, create_graph: bool = False) -> None:
+        """Apply the chain rule from this Value to every node of its graph.
+
+        Each node's `.grad` gets `gradient * d(self)/d(node)` added to it, so
+        gradients accumulate across calls exactly as in PyTorch and micrograd
+        (call `zero_grad()` or set `.grad = 0.0` between steps). The graph is
+        ordered iteratively, so chains of any depth work.
+
+        Args:
+            gradient: the seed d(loss)/d(self); 1.0 for a scalar loss.
+            create_graph: record the backward pass itself, so every `.grad`
+                becomes a Value that can be differentiated again.
+        """
+        order = topological_order(self)
+        _backprop(order, self, gradient, create_graph, None)
+
+
+def topological_order(root: Value) -> list[Value]:
+    """Every Value `root` depends on, each once, leaves first and `root` last.
+
+    Iterative depth-first search (no recursion), so a chain of a million
+    nodes is fine.
+    """
+    order: list[Value] = []
+    seen = {root}
+    add = seen.add
+    stack = [(root, iter(root._prev))]
+    push = stack.append
+    pop = stack.pop
+    append = order.append
+    while stack:
+        node, children = stack[-1]
+        for child in children:
+            if child not in seen:
+                add(child)
+                push((child, iter(child._prev)))
+                break
+        else:
+            pop()
+            append(node)
+    return order
+
+
+def _backprop(
+    order: list[Value],
+    root: Value,
+    gradient: Any,
+    create_graph: bool,
+    wrt: Sequence[Value] | None,
+) -> list[Any] | None:
+    """The backward loop over `order` (leaves first).
+
+    The gradient flowing in this pass is kept in the nodes' `.grad` fields,
+    starting from zero; whatever they held before is set aside and added back
+    at the end, which is what makes repeated passes accumulate. With `wrt`
+    the pass returns the gradients of those nodes and leaves every `.grad` as
+    it was (the functional API uses this).
+    """
+    kept = [(n, g) for n in order if type(g := n.grad) is not float or g]
+    for n, _ in kept:
+        n.grad = 0.0
+    if create_graph and not isinstance(gradient, Value):
+        gradient = Value(gradient)
+    elif not create_graph:
+        gradient = gradient.data if isinstance(gradient, Value) else as_float(gradient, "gradient")
+    root.grad = gradient
+    check = bool(_mode.get() & _ANOMALY)
+    if create_graph:
+        token = _mode.set(_mode.get() & ~_NO_GRAD)
+        try:
+            _pass_graph(order, check)
+        finally:
+            _mode.reset(token)
+        for n in order:
+            if type(n.grad) is float:
+                n.grad = Value(n.grad)
+    else:
+        _pass_float(order, check)
+
+    result = None
+    if wrt is not None:
+        result = [n.grad for n in wrt]
+        for n in order:
+            n.grad = 0.0
+        for n, g in kept:
+            n.grad = g
+    else:
+        for n, g in kept:
+            new = n.grad
+            if not create_graph:  # plain accumulation: never grow a graph here
+                g = g.data if isinstance(g, Value) else g
+            n.grad = g + new
+    return result
+
+
+def _pass_float(order: list[Value], check: bool) -> None:
+    """Backward over floats: every rule receives and returns plain numbers."""
+    for node in reversed(order):
+        op = node._fn
+        if op is None:
+            continue
+        g = node.grad
+        args = node._args
+        if args is None:  # every operand is a Value: the common, fast case
+            prev = node._prev
+            vjps = op.vjps
+            if vjps is None:
+                args = prev  # variadic or rule-less: the general path below
+            elif op.nargs == 1:
+                (x,) = prev
+                d = vjps[0](g, node.data, x.data)
+                if check:
+                    _check_grads(node, (d,))
+                x.grad += d
+                continue
+            elif op.nargs == 2:
+                x, y = prev
+                xd = x.data
+                yd = y.data
+                dx = vjps[0](g, node.data, xd, yd)
+                dy = vjps[1](g, node.data, xd, yd)
+                if check:
+                    _check_grads(node, (dx, dy))
+                x.grad += dx
+                y.grad += dy
+                continue
+            else:
+                args = prev
+        xs = [a.data if isinstance(a, Value) else a for a in args]
+        grads = _vjp(op, g, node.data, xs, args)
+        if check:
+            _check_grads(node, grads)
+        for a, d in zip(args, grads):
+            if isinstance(a, Value):
+                a.grad += d
+
+
+def _pass_graph(order: list[Value], check: bool) -> None:
+    """Backward that records itself: rules receive Values, so gradients get graphs."""
+    for node in reversed(order):
+        op = node._fn
+        if op is None:
+            continue
+        args = node._args if node._args is not None else node._prev
+        grads = _vjp(op, node.grad, node, args, args)
+        if check:
+            _check_grads(node, grads)
+        for a, d in zip(args, grads):
+            if isinstance(a, Value):
+                old = a.grad
+                a.grad = d if type(old) is float and old == 0.0 else old + d
+
+
+def _vjp(op: Op, g: Any, ans: Any, xs: Sequence[Any], args: Sequence[Any]) -> Sequence[Any]:
+    """All of one node's operand gradients: None where the operand is a constant."""
+    if op.vjp_all is not None:
+        return op.vjp_all(g, ans, *xs)  # type: ignore[no-any-return]
+    if op.vjps is None:
+        raise NotImplementedError(
+            f"op '{op.name}' has no derivative rule, so backward cannot pass through it; "
+            f"define one with @{op.name}.defvjp"
+        )
+    return [rule(g, ans, *xs) if isinstance(a, Value) else None for rule, a in zip(op.vjps, args)]
+
+
+def _check_grads(node: Value, grads: Iterable[Any]) -> None:
+    for d in grads:
+        if d is None:
+            continue
+        v = d.data if isinstance(d, Value) else d
+        if not math.isfinite(v):
+            raise FloatingPointError(
+                f"backward of op '{node._op}' produced gradient {v!r} "
+                f"(its output {node.data!r}, incoming gradient {_data(node.grad)!r}, "
+                f"inputs {_describe(node._args or node._prev)})"
+            )
+
+
+def _data(x: Any) -> Any:
+    return x.data if isinstance(x, Value) else x
+
+
+def _describe(args: Iterable[Any]) -> str:
+    parts = []
+    for a in args:
+        if isinstance(a, Value):
+            parts.append(f"Value '{a.label}' = {a.data!r}" if a.label else repr(a.data))
+        else:
+            parts.append(repr(a))
+    return "(" + ", ".join(parts) + ")"
+
+
+# ---------------------------------------------------------------------------
+# Ops: how a plain function of floats becomes a differentiable operation.
+# ---------------------------------------------------------------------------
+
+Interval = tuple[float, float]
+
+
+class Op:
+    """A differentiable operation: a forward rule on floats plus one VJP rule per argument.
+
+    Made by `@custom_op`. Called with plain numbers it returns a float; called
+    with at least one Value it records one graph node whose `_op` is the op's
+    symbol. Rules have the signature `rule(g, ans, *args)` and return
+    `g * d(op)/d(arg)`; they are written with differentiable operations so the
+    same body serves floats and Values (which is what makes higher order work).
+
+    Attributes:
+        name: the function's name.
+        symbol: what `_op` shows in graphs and tapes (`'+'` for add).
+        forward: the plain-float function.
+        nargs: number of arguments, or -1 for a variadic op.
+        domain: open interval where the op is defined.
+        kinks: points where the op or its first two derivatives are not smooth.
+    """
+
+    def __init__(
+        self,
+        forward: Callable[..., Any],
+        *,
+        name: str | None = None,
+        symbol: str | None = None,
+        domain: Interval = (-math.inf, math.inf),
+        kinks: Iterable[float] = (),
+    ) -> None:
+        if not callable(forward):
+            raise TypeError(f"custom_op needs a function, got {type(forward).__name__}")
+        self.forward = forward
+        self.name: str = name or str(getattr(forward, "__name__", "op"))
+        self.symbol: str = symbol or self.name
+        self.nargs = _arity(forward)
+        lo, hi = (float(b) for b in domain)
+        if not lo < hi:
+            raise ValueError(f"custom_op '{self.name}': domain {domain!r} is empty; need lo < hi")
+        self.domain = (lo, hi)
+        self.kinks = tuple(float(k) for k in kinks)
+        self.vjps: tuple[Rule, ...] | None = None
+        self.vjp_all: Rule | None = None
+        self.__doc__ = forward.__doc__
+        self.__wrapped__ = forward
+
+    def __repr__(self) -> str:
+        return f"<op {self.name}>"
+
+    def defvjp(self, *rules: Rule) -> Rule:
+        """Attach the derivative: one rule per argument, `rule(g, ans, *args) -> g * dop/darg`.
+
+        Usable as a decorator for a one-argument op (returns the rule).
+        """
+        if self.nargs < 0:
+            raise TypeError(
+                f"op '{self.name}' takes a variable number of arguments; use defvjp_all"
+            )
+        if len(rules) != self.nargs:
+            raise TypeError(
+                f"op '{self.name}' takes {self.nargs} argument(s), so defvjp needs "
+                f"{self.nargs} rule(s), got {len(rules)}"
+            )
+        for rule in rules:
+            _check_rule_arity(self, rule, 2 + self.nargs)
+        self.vjps = tuple(rules)
+        self.vjp_all = None
+        return rules[0]
+
+    def defvjp_all(self, rule: Rule) -> Rule:
+        """Attach one rule `rule(g, ans, *args)` returning the gradients of all arguments.
+
+        The form for variadic ops such as `sum` and `dot`.
+        """
+        if self.nargs >= 0:
+            _check_rule_arity(self, rule, 2 + self.nargs)
+        self.vjp_all = rule
+        self.vjps = None
+        return rule
+
+    def __call__(self, *args: Any) -> Any:
+        children = []
+        xs = []
+        for a in args:
+            if isinstance(a, Value):
+                children.append(a)
+                xs.append(a.data)
+            else:
+                xs.append(a if type(a) is float else as_float(a, f"operand of {self.name}"))
+        if self.nargs >= 0 and len(xs) != self.nargs:
+            raise TypeError(f"op '{self.name}' takes {self.nargs} argument(s), got {len(xs)}")
+        mode = _mode.get()
+        try:
+            data = self.forward(*xs)
+        except (ValueError, ZeroDivisionError, OverflowError) as e:
+            raise _relabel(e, children) from None
+        if type(data) is not float:
+            data = _result(self, data)
+        if mode & _ANOMALY and not math.isfinite(data):
+            raise FloatingPointError(
+                f"op '{self.name}' produced {data!r} from inputs {_describe(args)}"
+            )
+        if not children:
+            return data
+        out = _new(Value)
+        out.data = data
+        out.grad = 0.0
+        out.label = ""
+        out._args = None
+        if mode & _NO_GRAD:
+            out._prev = ()
+            out._op = ""
+            out._fn = None
+            return out
+        out._prev = tuple(children)
+        out._op = self.symbol
+        out._fn = self
+        if len(children) != len(args):
+            out._args = tuple(a if isinstance(a, Value) else x for a, x in zip(args, xs))
+        return out
+
+
+_new = object.__new__
+
+
+def _arity(fn: Callable[..., Any]) -> int:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return -1
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return -1
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+
+
+def _check_rule_arity(op: Op, rule: Rule, expected: int) -> None:
+    if not callable(rule):
+        raise TypeError(f"defvjp for op '{op.name}' needs functions, got {type(rule).__name__}")
+    n = _arity(rule)
+    if n not in (-1, expected):
+        names = ", ".join(["g", "ans", *[f"x{i}" for i in range(expected - 2)]])
+        raise TypeError(
+            f"derivative rule {getattr(rule, '__name__', rule)!r} for op '{op.name}' takes "
+            f"{n} argument(s); expected {expected}: ({names})"
+        )
+
+
+def _result(op: Op, data: Any) -> float:
+    try:
+        return as_float(data, "result")
+    except TypeError:
+        raise TypeError(
+            f"op '{op.name}' returned {type(data).__name__} {data!r}; "
+            "a forward rule must return a real number"
+        ) from None
+
+
+def _relabel(e: Exception, children: list[Value]) -> Exception:
+    """Add the operands' labels to a domain error from a forward rule."""
+    labels = [f"Value '{c.label}'" for c in children if c.label]
+    if not labels:
+        return e
+    msg = str(e)
+    head, sep, tail = msg.partition(";")
+    return type(e)(f"{head} ({', '.join(labels)}){sep}{tail}")
+
+
+@overload
+def custom_op(fn: Callable[..., Any]) -> Op: ...
+
+
+@overload
+def custom_op(
+    fn: None = None,
+    *,
+    domain: Interval = ...,
+    kinks: Iterable[float] = ...,
+    name: str | None = ...,
+    symbol: str | None = ...,
+) -> Callable[[Callable[..., Any]], Op]: ...
+
+
+def custom_op(
+    fn: Callable[..., Any] | None = None,
+    *,
+    domain: Interval = (-math.inf, math.inf),
+    kinks: Iterable[float] = (),
+    name: str | None = None,
+    symbol: str | None = None,
+) -> Op | Callable[[Callable[..., Any]], Op]:
+    """Turn a plain function of floats into a differentiable op.
+
+    Use as `@custom_op` or `@custom_op(domain=(lo, hi), kinks=(k, ...))`, then
+    attach the derivative with `@op.defvjp`. See `Op`.
+
+    Args:
+        fn: the forward rule, a function of floats returning a float.
+        domain: open interval where the op is defined (ends may be +-inf).
+        kinks: points where the op or one of its first two derivatives is not smooth.
+        name: the op's name (default: the function's name).
+        symbol: what graphs show for it (default: the name).
+    """
+    if fn is None:
+        return lambda f: Op(f, name=name, symbol=symbol, domain=domain, kinks=kinks)
+    return Op(fn, name=name, symbol=symbol, domain=domain, kinks=kinks)
+
+
+from autograd import ops as _ops  # noqa: E402  (binds the operators above)

@@ -1,0 +1,335 @@
+"""The op table: every built-in operation, its forward rule and its derivative side by side.
+
+Each op is declared with the public `@custom_op` mechanism, exactly as a user
+would declare one. A derivative rule `rule(g, ans, *args)` returns
+`g * d(op)/d(arg)`, written with differentiable operations: called with floats
+during an ordinary backward pass it computes numbers; called with Values under
+`backward(create_graph=True)` it records a graph, which is how higher-order
+derivatives come for free. Every op here is also a plain function:
+`ops.cos(0.5)` returns a float, `ops.cos(Value(0.5))` a Value.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+from collections.abc import Iterable, Sequence
+from operator import mul as _fmul
+from typing import Any
+
+from autograd import engine as _engine
+from autograd.engine import Op, Value, custom_op
+
+_INF = math.inf
+
+
+def _f(x: Any) -> float:
+    """The number inside x, for branching (a Value's == is identity, so compare floats)."""
+    return x.data if isinstance(x, Value) else float(x)
+
+
+# --- arithmetic -------------------------------------------------------------
+
+
+@custom_op(symbol="+")
+def add(x: float, y: float) -> float:
+    """x + y."""
+    return x + y
+
+
+add.defvjp(
+    lambda g, ans, x, y: g,  # d/dx (x + y) = 1
+    lambda g, ans, x, y: g,  # d/dy (x + y) = 1
+)
+
+
+@custom_op(symbol="-")
+def sub(x: float, y: float) -> float:
+    """x - y."""
+    return x - y
+
+
+sub.defvjp(
+    lambda g, ans, x, y: g,  # d/dx (x - y) = 1
+    lambda g, ans, x, y: -g,  # d/dy (x - y) = -1
+)
+
+
+@custom_op(symbol="*")
+def mul(x: float, y: float) -> float:
+    """x * y."""
+    return x * y
+
+
+mul.defvjp(
+    lambda g, ans, x, y: g * y,  # d/dx (x y) = y
+    lambda g, ans, x, y: g * x,  # d/dy (x y) = x
+)
+
+
+@custom_op(symbol="/", kinks=(0.0,))
+def div(x: float, y: float) -> float:
+    """x / y; y must be nonzero."""
+    if y == 0.0:
+        raise ZeroDivisionError(f"division by zero in {x!r} / {y!r}; the divisor must be nonzero")
+    return x / y
+
+
+div.defvjp(
+    lambda g, ans, x, y: g / y,  # d/dx (x / y) = 1 / y
+    lambda g, ans, x, y: -g * ans / y,  # d/dy (x / y) = -x / y^2 = -ans / y
+)
+
+
+@custom_op(symbol="neg")
+def neg(x: float) -> float:
+    """-x."""
+    return -x
+
+
+neg.defvjp(lambda g, ans, x: -g)  # d/dx (-x) = -1
+
+
+@custom_op(symbol="**", domain=(0.0, _INF))
+def pow(x: float, y: float) -> float:
+    """x ** y; a negative base needs an integer exponent, a zero base a non-negative one."""
+    if x < 0.0 and not y.is_integer():
+        raise ValueError(
+            f"pow is undefined for a negative base to a non-integer power: {x!r} ** {y!r}; "
+            "the result would be complex"
+        )
+    if x == 0.0 and y < 0.0:
+        raise ZeroDivisionError(
+            f"pow divides by zero in {x!r} ** {y!r}; a zero base needs an exponent >= 0"
+        )
+    try:
+        return float(x**y)
+    except OverflowError:
+        raise OverflowError(
+            f"pow overflows in {x!r} ** {y!r}; the result exceeds the largest float"
+        ) from None
+
+
+def _pow_dx(g: Any, ans: Any, x: Any, y: Any) -> Any:
+    """d/dx x^y = y x^(y-1)   (infinite at x = 0 when 0 < y < 1)"""
+    yf = _f(y)
+    if yf == 0.0:
+        return g * 0.0
+    if _f(x) == 0.0 and yf < 1.0:
+        return g * _INF
+    return g * y * x ** (y - 1.0)
+
+
+def _pow_dy(g: Any, ans: Any, x: Any, y: Any) -> Any:
+    """d/dy x^y = x^y log(x)   (0 at x = 0; undefined, NaN, for a negative base)"""
+    xf = _f(x)
+    if xf > 0.0:
+        return g * ans * log(x)
+    return g * 0.0 if xf == 0.0 else g * math.nan
+
+
+pow.defvjp(_pow_dx, _pow_dy)
+
+
+@custom_op(symbol="abs", kinks=(0.0,))
+def abs(x: float) -> float:
+    """|x|."""
+    return builtins.abs(x)
+
+
+abs.defvjp(lambda g, ans, x: g if x > 0.0 else (-g if x < 0.0 else 0.0))  # d/dx |x| = sign(x)
+
+
+# --- elementary functions ---------------------------------------------------
+
+
+@custom_op
+def exp(x: float) -> float:
+    """e^x."""
+    try:
+        return math.exp(x)
+    except OverflowError:
+        raise OverflowError(
+            f"exp overflows for x = {x!r}; the result exceeds the largest float "
+            "(x must be <= 709.78)"
+        ) from None
+
+
+exp.defvjp(lambda g, ans, x: g * ans)  # d/dx e^x = e^x
+
+
+@custom_op(domain=(0.0, _INF))
+def log(x: float) -> float:
+    """Natural logarithm of x > 0."""
+    if x <= 0.0:
+        raise ValueError(f"log is undefined for x = {x!r}; inputs must be > 0")
+    return math.log(x)
+
+
+log.defvjp(lambda g, ans, x: g / x)  # d/dx log x = 1 / x
+
+
+@custom_op(domain=(0.0, _INF))
+def sqrt(x: float) -> float:
+    """Square root of x >= 0."""
+    if x < 0.0:
+        raise ValueError(f"sqrt is undefined for x = {x!r}; inputs must be >= 0")
+    return math.sqrt(x)
+
+
+# d/dx sqrt x = 1 / (2 sqrt x), infinite at 0
+sqrt.defvjp(lambda g, ans, x: g / (2.0 * ans) if _f(ans) != 0.0 else g * _INF)
+
+
+@custom_op
+def sin(x: float) -> float:
+    """sin x."""
+    return math.sin(x)
+
+
+@sin.defvjp
+def _sin_vjp(g: Any, ans: Any, x: Any) -> Any:
+    """d/dx sin x = cos x"""
+    return g * cos(x)
+
+
+@custom_op
+def cos(x: float) -> float:
+    """cos x."""
+    return math.cos(x)
+
+
+@cos.defvjp
+def _cos_vjp(g: Any, ans: Any, x: Any) -> Any:
+    """d/dx cos x = -sin x"""
+    return -g * sin(x)
+
+
+# --- activations --------------------------------------------------------------
+
+
+@custom_op
+def tanh(x: float) -> float:
+    """Hyperbolic tangent (math.tanh saturates to +-1 without overflow)."""
+    return math.tanh(x)
+
+
+tanh.defvjp(lambda g, ans, x: g * (1.0 - ans * ans))  # d/dx tanh x = 1 - tanh(x)^2
+
+
+@custom_op
+def sigmoid(x: float) -> float:
+    """1 / (1 + e^-x), never exponentiating a large positive number."""
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+sigmoid.defvjp(lambda g, ans, x: g * ans * (1.0 - ans))  # d/dx s(x) = s(x) (1 - s(x))
+
+
+@custom_op(kinks=(0.0,))
+def relu(x: float) -> float:
+    """max(0, x)."""
+    return x if x > 0.0 else 0.0
+
+
+relu.defvjp(lambda g, ans, x: g if x > 0.0 else 0.0)  # d/dx relu x = [x > 0]  (0 at 0, as PyTorch)
+
+
+@custom_op(kinks=(0.0,))
+def leaky_relu(x: float, slope: float) -> float:
+    """x if x > 0 else slope * x."""
+    return x if x > 0.0 else slope * x
+
+
+leaky_relu.defvjp(
+    lambda g, ans, x, slope: g if x > 0.0 else g * slope,  # d/dx = 1 or slope (slope at 0)
+    lambda g, ans, x, slope: g * 0.0 if x > 0.0 else g * x,  # d/dslope = 0 or x
+)
+
+
+@custom_op
+def softplus(x: float) -> float:
+    """log(1 + e^x) = max(x, 0) + log1p(e^-|x|), which never overflows."""
+    return (x if x > 0.0 else 0.0) + math.log1p(math.exp(-builtins.abs(x)))
+
+
+softplus.defvjp(lambda g, ans, x: g * sigmoid(x))  # d/dx softplus x = sigmoid x
+
+
+# --- n-ary ops: one node for a whole sum or dot product ------------------------
+
+
+@custom_op(name="sum")
+def _sum(*xs: float) -> float:
+    """x0 + x1 + ... + xn."""
+    return float(builtins.sum(xs))
+
+
+_sum.defvjp_all(lambda g, ans, *xs: [g] * len(xs))  # d/dxi sum = 1
+
+
+@custom_op(name="dot")
+def _dot(*wx: float) -> float:
+    """w0 x0 + ... + wn xn, operands given as w0..wn, x0..xn."""
+    n = len(wx) // 2
+    return float(builtins.sum(map(_fmul, wx[:n], wx[n:])))
+
+
+@_dot.defvjp_all
+def _dot_vjp(g: Any, ans: Any, *wx: Any) -> list[Any]:
+    """d/dwi (w . x) = xi,  d/dxi (w . x) = wi"""
+    n = len(wx) // 2
+    return [g * x for x in wx[n:]] + [g * w for w in wx[:n]]
+
+
+def sum(values: Iterable[Any]) -> Any:
+    """Sum of numbers or Values as one graph node (not a chain of additions).
+
+    Returns a float when no Value is among them, and 0.0 for an empty input.
+    """
+    vals = tuple(values)
+    return _sum(*vals) if vals else 0.0
+
+
+def dot(ws: Sequence[Any], xs: Sequence[Any]) -> Any:
+    """Dot product of two equal-length sequences as one graph node.
+
+    Either side may hold floats or Values; this is a neuron's weighted sum.
+    """
+    if len(ws) != len(xs):
+        raise ValueError(f"dot needs sequences of equal length, got {len(ws)} and {len(xs)}")
+    return _dot(*ws, *xs) if ws else 0.0
+
+
+#: Every built-in op by name: the table the tests check property by property.
+OPS: dict[str, Op] = {
+    op.name: op
+    for op in (
+        add,
+        sub,
+        mul,
+        div,
+        neg,
+        pow,
+        abs,
+        exp,
+        log,
+        sqrt,
+        sin,
+        cos,
+        tanh,
+        sigmoid,
+        relu,
+        leaky_relu,
+        softplus,
+        _sum,
+        _dot,
+    )
+}
+
+# Bind Value's operators to this table (see the end of autograd/engine.py).
+_engine._add, _engine._sub, _engine._mul, _engine._div = add, sub, mul, div
+_engine._pow, _engine._neg, _engine._abs = pow, neg, abs
