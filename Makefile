@@ -50,7 +50,7 @@ bench: setup
 	$(PY) benchmarks/run.py
 
 notebooks: setup
-	$(PY) -m nbclient_run notebooks 2>/dev/null || $(PY) tests/run_notebooks.py --write
+	$(PY) notebooks/run.py --write
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis
