@@ -46,7 +46,7 @@ pytest: setup
 test: lint typecheck pytest
 
 bench: setup
-	$(PY) -m pip install --quiet '.[bench]'
+	$(PY) -m pip install --quiet micrograd==0.1.0 torch==2.13.0
 	$(PY) benchmarks/run.py
 
 notebooks: setup
