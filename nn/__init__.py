@@ -1,0 +1,40 @@
+"""tapegrad's nn: modules, losses, optimizers, data sets and the training loop.
+
+    from nn import MLP, SGD, data, fit, schedules
+    X, y = data.make_moons(100, noise=0.1)
+    model = MLP(2, [16, 16, 1])
+    history = fit(model, X, y, loss="hinge", l2=1e-4, steps=100,
+                  optimizer=SGD(model.parameters(), lr=1.0),
+                  schedule=schedules.LinearDecay(1.0, 0.1, 100))
+
+Gradient descent, one step: forward, loss, backward, then W_new = W_old - lr * dL/dW.
+"""
+
+from nn import data, losses, optim, schedules
+from nn.layers import MLP, Layer, Neuron
+from nn.module import ModelFileError, Module, StateDictError, load, read_meta
+from nn.optim import SGD, Adam, AdamW, Optimizer
+from nn.train import DivergenceError, History, accuracy, fit
+
+__all__ = [
+    "MLP",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "DivergenceError",
+    "History",
+    "Layer",
+    "ModelFileError",
+    "Module",
+    "Neuron",
+    "Optimizer",
+    "StateDictError",
+    "accuracy",
+    "data",
+    "fit",
+    "load",
+    "losses",
+    "optim",
+    "read_meta",
+    "schedules",
+]

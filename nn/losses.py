@@ -1,0 +1,213 @@
+"""Loss functions (mse, hinge, binary_cross_entropy, cross_entropy) and the l2 penalty.
+
+Each takes one example (a score and its target) or a list of them, in which case
+it returns the mean over the list, like PyTorch's functional losses with the
+default ``reduction='mean'``. Inputs may be Values (the result is a Value to call
+``backward()`` on) or plain numbers (the result is a float).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, overload
+
+from autograd import Value, ops
+
+__all__ = [
+    "LOSSES",
+    "binary_cross_entropy",
+    "cross_entropy",
+    "hinge",
+    "l2",
+    "mse",
+]
+
+Scalar = Value | float
+
+
+def _data(x: Scalar) -> float:
+    return x.data if isinstance(x, Value) else float(x)
+
+
+def _is_batch(x: object) -> bool:
+    return isinstance(x, list | tuple)
+
+
+def _pairs(name: str, preds: Any, targets: Any) -> None:
+    """Check that a batch of predictions and its targets line up."""
+    if not _is_batch(targets):
+        raise ValueError(f"{name}: predictions are a list, so targets must be a list too")
+    if len(preds) != len(targets):
+        raise ValueError(f"{name}: {len(preds)} predictions but {len(targets)} targets")
+    if not preds:
+        raise ValueError(f"{name}: got an empty batch")
+
+
+def _mean(terms: Sequence[Scalar]) -> Any:
+    return ops.sum(terms) / len(terms)
+
+
+@overload
+def mse(preds: Value | Sequence[Value], targets: Scalar | Sequence[Scalar]) -> Value: ...
+@overload
+def mse(preds: float | Sequence[float], targets: float | Sequence[float]) -> float: ...
+def mse(preds: Any, targets: Any) -> Any:
+    """Squared error ``(pred - target)^2``; mean squared error over a list.
+
+    Args:
+        preds: One prediction or a list of them.
+        targets: The target(s), same shape as ``preds``.
+
+    Returns:
+        The loss (a Value if any prediction is a Value).
+    """
+    if _is_batch(preds):
+        _pairs("mse", preds, targets)
+        diffs = [p - t for p, t in zip(preds, targets, strict=True)]
+        return ops.dot(diffs, diffs) / len(diffs)  # sum of squares as one node
+    diff = preds - targets
+    return diff * diff
+
+
+def _check_sign_label(label: Scalar) -> float:
+    value = _data(label)
+    if value not in (-1.0, 1.0):
+        raise ValueError(f"hinge: labels must be -1 or +1, got {value!r} (map class 0 to -1)")
+    return value
+
+
+@overload
+def hinge(scores: Value | Sequence[Value], labels: float | Sequence[float]) -> Value: ...
+@overload
+def hinge(scores: float | Sequence[float], labels: float | Sequence[float]) -> float: ...
+def hinge(scores: Any, labels: Any) -> Any:
+    """Max-margin (SVM) loss ``max(0, 1 - label * score)``; mean over a list.
+
+    This is micrograd's demo loss: zero once every example is on the right
+    side of the boundary with margin 1.
+
+    Args:
+        scores: One raw score or a list of them.
+        labels: Class label(s), each -1 or +1.
+
+    Returns:
+        The loss (a Value if any score is a Value).
+
+    Raises:
+        ValueError: A label other than -1 or +1.
+    """
+    if _is_batch(scores):
+        _pairs("hinge", scores, labels)
+        return _mean(
+            [ops.relu(1.0 - _check_sign_label(y) * s) for s, y in zip(scores, labels, strict=True)]
+        )
+    return ops.relu(1.0 - _check_sign_label(labels) * scores)
+
+
+def _check_probability(target: Scalar) -> Scalar:
+    if not 0.0 <= _data(target) <= 1.0:
+        raise ValueError(f"binary_cross_entropy: targets must be in [0, 1], got {target!r}")
+    return target
+
+
+@overload
+def binary_cross_entropy(
+    logit: Value | Sequence[Value], target: Scalar | Sequence[Scalar]
+) -> Value: ...
+@overload
+def binary_cross_entropy(
+    logit: float | Sequence[float], target: float | Sequence[float]
+) -> float: ...
+def binary_cross_entropy(logit: Any, target: Any) -> Any:
+    """Cross-entropy of ``sigmoid(logit)`` against a target in [0, 1]; mean over a list.
+
+    Computed from the logit as ``softplus(logit) - logit * target`` (PyTorch's
+    ``binary_cross_entropy_with_logits``), which never overflows: it stays exact
+    for logits in the hundreds, where ``log(sigmoid(x))`` would give ``log(0)``.
+    The gradient is ``sigmoid(logit) - target``.
+
+    Args:
+        logit: One raw score or a list of them.
+        target: Probability of class 1 for each (usually 0 or 1).
+
+    Returns:
+        The loss (a Value if any logit is a Value).
+    """
+    if _is_batch(logit):
+        _pairs("binary_cross_entropy", logit, target)
+        return _mean(
+            [
+                ops.softplus(x) - x * _check_probability(t)
+                for x, t in zip(logit, target, strict=True)
+            ]
+        )
+    return ops.softplus(logit) - logit * _check_probability(target)
+
+
+def _cross_entropy_one(logits: Sequence[Scalar], target: int) -> Any:
+    if not _is_batch(logits) or not logits:
+        raise ValueError("cross_entropy: logits must be a non-empty list of scores")
+    if isinstance(target, bool) or not isinstance(target, int):
+        raise ValueError(f"cross_entropy: target must be a class index (int), got {target!r}")
+    if not 0 <= target < len(logits):
+        raise ValueError(
+            f"cross_entropy: target index {target} is out of range for {len(logits)} classes"
+        )
+    # log-sum-exp, shifted by the largest logit so no exp() exceeds 1; the shift is a
+    # constant (taken from .data) because lse(x) = m + lse(x - m) for any m.
+    m = max(_data(v) for v in logits)
+    lse = ops.log(ops.sum([ops.exp(v - m) for v in logits])) + m
+    return lse - logits[target]
+
+
+@overload
+def cross_entropy(
+    logits: Sequence[Value] | Sequence[Sequence[Value]], target_index: int | Sequence[int]
+) -> Value: ...
+@overload
+def cross_entropy(
+    logits: Sequence[float] | Sequence[Sequence[float]], target_index: int | Sequence[int]
+) -> float: ...
+def cross_entropy(logits: Any, target_index: Any) -> Any:
+    """Softmax cross-entropy ``logsumexp(logits) - logits[target]``; mean over a batch.
+
+    Args:
+        logits: One example's list of class scores, or a list of such lists.
+        target_index: The correct class of the example (or of each example).
+
+    Returns:
+        The loss (a Value if any logit is a Value).
+
+    Raises:
+        ValueError: A target index out of range, or an empty list of logits.
+    """
+    if _is_batch(logits) and logits and _is_batch(logits[0]):
+        _pairs("cross_entropy", logits, target_index)
+        return _mean([_cross_entropy_one(x, t) for x, t in zip(logits, target_index, strict=True)])
+    return _cross_entropy_one(logits, target_index)
+
+
+@overload
+def l2(params: Iterable[Value]) -> Value: ...
+@overload
+def l2(params: Iterable[float]) -> float: ...
+def l2(params: Iterable[Any]) -> Any:
+    """Sum of squares ``sum(p^2)``, the weight penalty (micrograd's demo adds 1e-4 times it).
+
+    Args:
+        params: The parameters, e.g. ``model.parameters()``.
+
+    Returns:
+        The penalty as one graph node (0.0 for no parameters).
+    """
+    ps = list(params)
+    return ops.dot(ps, ps)
+
+
+LOSSES: dict[str, Callable[[Any, Any], Any]] = {
+    "hinge": hinge,
+    "mse": mse,
+    "binary_cross_entropy": binary_cross_entropy,
+    "cross_entropy": cross_entropy,
+}
+"""The losses by name (the names ``nn.fit`` and ``tapegrad train --loss`` accept)."""

@@ -1,0 +1,244 @@
+"""Optimizers, in order of increasing complexity: SGD (with momentum), Adam, AdamW.
+
+Each one reads ``p.grad`` for every parameter and changes ``p.data``; the update
+rules and defaults are PyTorch's (``torch.optim``), written out for one float at
+a time. ``lr`` is a plain attribute, so a schedule may change it between steps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import ClassVar
+
+from autograd import Value
+
+__all__ = ["OPTIMIZERS", "SGD", "Adam", "AdamW", "Optimizer"]
+
+
+def _check(name: str, value: float, low: float = 0.0) -> float:
+    if not (value >= low and math.isfinite(value)):
+        raise ValueError(f"{name} must be a finite number >= {low}, got {value!r}")
+    return value
+
+
+class Optimizer:
+    """Base class: holds the parameters and the learning rate.
+
+    Args:
+        params: The Values to update (e.g. ``model.parameters()``); duplicates
+            are updated once.
+        lr: Learning rate.
+
+    Attributes:
+        params: The parameters, in order.
+        lr: Learning rate used by the next :meth:`step`.
+    """
+
+    def __init__(self, params: Iterable[Value], lr: float) -> None:
+        unique: dict[int, Value] = {}
+        for p in params:
+            if not isinstance(p, Value):
+                raise TypeError(f"optimizer parameters must be Values, got {type(p).__name__}")
+            unique.setdefault(id(p), p)
+        if not unique:
+            raise ValueError("optimizer got an empty parameter list")
+        self.params = list(unique.values())
+        self.lr = _check("lr", lr)
+
+    @property
+    def update_rule(self) -> str:
+        """The update, written out for people (the CLI prints it)."""
+        return "W_new = W_old - lr * dL/dW"
+
+    def zero_grad(self) -> None:
+        """Set every parameter's ``grad`` to 0 before the next backward pass."""
+        for p in self.params:
+            p.grad = 0.0
+
+    def step(self) -> None:
+        """Update every parameter from its gradient (subclasses define it)."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(lr={self.lr!r})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, optionally with momentum and weight decay.
+
+    Plain SGD is exactly ``p.data -= lr * p.grad``. With momentum ``mu``,
+    ``v = mu * v + (1 - dampening) * g`` (``v = g`` on the first step) and the
+    step uses ``v``, or ``g + mu * v`` with Nesterov momentum. Weight decay adds
+    ``weight_decay * p`` to the gradient ``g`` first. (PyTorch's ``torch.optim.SGD``.)
+
+    Args:
+        params: The Values to update.
+        lr: Learning rate.
+        momentum: Momentum factor ``mu``, >= 0.
+        dampening: Dampening of the momentum.
+        nesterov: Use Nesterov momentum (needs ``momentum > 0`` and no dampening).
+        weight_decay: L2 penalty folded into the gradient.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Value],
+        lr: float,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr)
+        self.momentum = _check("momentum", momentum)
+        self.dampening = _check("dampening", dampening)
+        self.weight_decay = _check("weight_decay", weight_decay)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
+        self.nesterov = nesterov
+        self.velocity: list[float] | None = None  # momentum buffers, created on first step
+
+    @property
+    def update_rule(self) -> str:
+        """The update this optimizer applies, written out."""
+        g = "(dL/dW + wd * W)" if self.weight_decay else "dL/dW"
+        if not self.momentum:
+            return f"W_new = W_old - lr * {g}"
+        v = f"v = {self.momentum:g} * v + {g}"
+        if self.nesterov:
+            return f"{v};  W_new = W_old - lr * ({g} + {self.momentum:g} * v)"
+        return f"{v};  W_new = W_old - lr * v"
+
+    def step(self) -> None:
+        """Apply one update to every parameter."""
+        lr, mu, wd = self.lr, self.momentum, self.weight_decay
+        if not mu and not wd:
+            for p in self.params:
+                p.data -= lr * p.grad
+            return
+        first = self.velocity is None
+        if self.velocity is None:
+            self.velocity = [0.0] * len(self.params)
+        velocity = self.velocity
+        for i, p in enumerate(self.params):
+            g = p.grad + wd * p.data if wd else p.grad
+            if mu:
+                # The first step has no history: the buffer starts at the gradient itself.
+                velocity[i] = g if first else mu * velocity[i] + (1 - self.dampening) * g
+                g = g + mu * velocity[i] if self.nesterov else velocity[i]
+            p.data -= lr * g
+
+
+class Adam(Optimizer):
+    """Adam: a step per parameter scaled by running averages of its gradient.
+
+    ``m`` averages the gradient, ``v`` its square; the step is
+    ``lr * m_hat / (sqrt(v_hat) + eps)`` with the bias-corrected averages.
+    Weight decay, as in PyTorch's ``Adam``, is an L2 term added to the gradient.
+
+    Args:
+        params: The Values to update.
+        lr: Learning rate.
+        betas: Decay rates of the two averages.
+        eps: Added to the denominator to avoid division by zero.
+        weight_decay: L2 penalty folded into the gradient.
+        amsgrad: Use the maximum of all ``v`` so far (AMSGrad).
+    """
+
+    _decoupled: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        params: Iterable[Value],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+    ) -> None:
+        super().__init__(params, lr)
+        for i, beta in enumerate(betas):
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"betas[{i}] must be in [0, 1), got {beta!r}")
+        self.betas = (float(betas[0]), float(betas[1]))
+        self.eps = _check("eps", eps)
+        self.weight_decay = _check("weight_decay", weight_decay)
+        self.amsgrad = amsgrad
+        self.t = 0  # number of steps taken
+        self.m = [0.0] * len(self.params)
+        self.v = [0.0] * len(self.params)
+        self.v_max = [0.0] * len(self.params)
+
+    @property
+    def update_rule(self) -> str:
+        """The update this optimizer applies, written out."""
+        decay = "W = W * (1 - lr*wd);  " if self._decoupled and self.weight_decay else ""
+        return (
+            f"{decay}m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g^2;  "
+            "W_new = W_old - lr * m_hat / (sqrt(v_hat) + eps)"
+        )
+
+    def step(self) -> None:
+        """Apply one update to every parameter."""
+        self.t += 1
+        lr, wd, eps = self.lr, self.weight_decay, self.eps
+        b1, b2 = self.betas
+        # m and v start at 0, so early averages are biased towards 0; dividing by
+        # 1 - beta^t (which tends to 1) undoes that bias.
+        bias_correction1 = 1 - b1**self.t
+        bias_correction2 = 1 - b2**self.t
+        step_size = lr / bias_correction1
+        bias_correction2_sqrt = math.sqrt(bias_correction2)
+        m, v, v_max = self.m, self.v, self.v_max
+        for i, p in enumerate(self.params):
+            g = p.grad
+            if wd:
+                if self._decoupled:
+                    p.data *= 1 - lr * wd  # AdamW: shrink the weight itself
+                else:
+                    g = g + wd * p.data  # Adam: L2 penalty in the gradient
+            m[i] += (1 - b1) * (g - m[i])  # m = b1*m + (1-b1)*g
+            v[i] = b2 * v[i] + (1 - b2) * g * g
+            if self.amsgrad:
+                v_max[i] = max(v_max[i], v[i])
+                denom = math.sqrt(v_max[i]) / bias_correction2_sqrt + eps
+            else:
+                denom = math.sqrt(v[i]) / bias_correction2_sqrt + eps
+            p.data -= step_size * (m[i] / denom)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(lr={self.lr!r}, betas={self.betas!r}, eps={self.eps!r}, "
+            f"weight_decay={self.weight_decay!r})"
+        )
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: ``W *= 1 - lr * weight_decay`` before each step.
+
+    Args:
+        params: The Values to update.
+        lr: Learning rate.
+        betas: Decay rates of the two averages.
+        eps: Added to the denominator to avoid division by zero.
+        weight_decay: Decoupled decay rate (PyTorch's default 0.01).
+        amsgrad: Use the maximum of all ``v`` so far (AMSGrad).
+    """
+
+    _decoupled: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        params: Iterable[Value],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+    ) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
+"""The optimizers by name (the CLI's ``--optimizer`` choices)."""
