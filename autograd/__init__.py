@@ -25,7 +25,6 @@ from autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from autograd.tape import format_tape, topological_order
 from autograd.viz import GraphvizNotFoundError, draw_dot, largest_gradient_path
 
-
 __all__ = [
     "GradcheckError",
     "GraphvizNotFoundError",

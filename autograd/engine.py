@@ -488,6 +488,7 @@ class Op:
 
         Usable as a decorator for a one-argument op (returns the rule).
         """
+        _check_is_op(self)
         if self.nargs < 0:
             raise TypeError(
                 f"op '{self.name}' takes a variable number of arguments; use defvjp_all"
@@ -508,6 +509,7 @@ class Op:
 
         The form for variadic ops such as `sum` and `dot`.
         """
+        _check_is_op(self)
         if self.nargs >= 0:
             _check_rule_arity(self, rule, 2 + self.nargs)
         self.vjp_all = rule
@@ -567,6 +569,14 @@ def _arity(fn: Callable[..., Any]) -> int:
     if any(p.kind is p.VAR_POSITIONAL for p in params):
         return -1
     return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+
+
+def _check_is_op(op: object) -> None:
+    if not isinstance(op, Op):
+        raise TypeError(
+            f"defvjp needs an op made by @custom_op; {op!r} is not a custom op "
+            "(decorate the forward function with @custom_op first)"
+        )
 
 
 def _check_rule_arity(op: Op, rule: Rule, expected: int) -> None:

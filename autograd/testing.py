@@ -22,7 +22,7 @@ except ImportError as e:  # pragma: no cover - exercised by a subprocess test
     ) from e
 
 from autograd import ops
-from autograd.engine import Op, Value
+from autograd.engine import Op
 from autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
 
 __all__ = [
@@ -114,9 +114,7 @@ def check_op(
             if order >= 2:
                 gradgradcheck(f, *xs, **kwargs)
         except GradcheckError as e:
-            raise GradcheckError(
-                f"op '{op.name}': {e}", e.analytic, e.numeric, e.failed
-            ) from None
+            raise GradcheckError(f"op '{op.name}': {e}", e.analytic, e.numeric, e.failed) from None
 
     options: dict[str, Any] = {
         "deadline": None,
