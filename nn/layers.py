@@ -94,6 +94,12 @@ class Neuron(Module):
         self.init = init
         self.fan_out = fan_out
 
+    def relabel(self, prefix: str) -> None:
+        """Name the parameters ``<prefix>w0, <prefix>w1, ..., <prefix>b`` (for drawings)."""
+        for i, w in enumerate(self.w):
+            w.label = f"{prefix}w{i}"
+        self.b.label = f"{prefix}b"
+
     @property
     def act(self) -> str:
         """The activation actually applied (``linear`` when ``nonlin`` is false)."""
@@ -159,6 +165,8 @@ class Layer(Module):
         self.neurons = [
             Neuron(nin, nonlin, activation, init=init, fan_out=nout, rng=rng) for _ in range(nout)
         ]
+        for j, neuron in enumerate(self.neurons):
+            neuron.relabel(f"n{j}.")
 
     def outputs(self, x: Sequence[Scalar]) -> list[Value]:
         """Every neuron's output, always as a list."""
@@ -229,6 +237,9 @@ class MLP(Module):
             )
             for i in range(len(nouts))
         ]
+        for i, layer in enumerate(self.layers):
+            for j, neuron in enumerate(layer.neurons):
+                neuron.relabel(f"l{i}.n{j}.")
         self.activation = activation
         self.init = init
 

@@ -260,7 +260,8 @@ def fit(
             total_loss.backward()  # dL/dW for every parameter
             optimizer.lr = lr
             optimizer.step()  # W_new = W_old - lr * dL/dW (or the optimizer's rule)
-            bar.set_postfix(loss=f"{total_loss.data:.4f}", acc=f"{acc:.0%}", refresh=False)
+            shown = {"loss": f"{total_loss.data:.4f}", "acc": f"{acc:.0%}"}
+            bar.set_postfix(ordered_dict=shown, refresh=False)
             bar.update(1)
             if callback is not None:
                 callback(step, history)

@@ -1,0 +1,179 @@
+"""Pictures of training: loss/accuracy curves and a classifier's decision boundary.
+
+matplotlib and numpy are imported inside the functions, so ``import nn`` stays
+light. The figures are built with matplotlib's object API (``Figure``, no
+``pyplot``): nothing touches the global backend, files render headless through
+Agg, and in Jupyter the returned Figure displays itself.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from autograd import no_grad
+from nn.layers import LEAKY_SLOPE, MLP
+from nn.module import Module
+from nn.train import History
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["plot_decision_boundary", "plot_history"]
+
+PathLike = str | os.PathLike[str]
+
+
+def _save(fig: Figure, path: PathLike) -> None:
+    """Render to a temporary file next to ``path``, then rename it into place."""
+    target = os.fspath(path)
+    folder, base = os.path.split(os.path.abspath(target))
+    ext = os.path.splitext(base)[1].lstrip(".") or "png"
+    tmp = os.path.join(folder, f".{base}.{secrets.token_hex(4)}.tmp")
+    try:
+        fig.savefig(tmp, format=ext, dpi=110)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def plot_history(history: History, path: PathLike | None = None) -> Figure:
+    """Loss, accuracy and learning rate per step, side by side.
+
+    Args:
+        history: What :func:`nn.fit` returned.
+        path: Also write the figure there (format from the extension, e.g. ``.png``).
+
+    Returns:
+        The matplotlib Figure.
+    """
+    from matplotlib.figure import Figure
+
+    steps = range(len(history))
+    fig = Figure(figsize=(11, 3.4), layout="constrained")
+    ax_loss, ax_acc, ax_lr = fig.subplots(1, 3)
+    ax_loss.plot(steps, history.loss, color="tab:blue")
+    ax_loss.set(title="loss", xlabel="step")
+    ax_acc.plot(steps, [100 * a for a in history.accuracy], color="tab:green")
+    ax_acc.set(title="training accuracy (%)", xlabel="step", ylim=(0, 102))
+    ax_lr.plot(steps, history.lr, color="tab:orange")
+    ax_lr.set(title="learning rate", xlabel="step", ylim=(0, None))
+    for ax in (ax_loss, ax_acc, ax_lr):
+        ax.grid(alpha=0.3)
+    if path is not None:
+        _save(fig, path)
+    return fig
+
+
+def _act(np: Any, name: str, z: Any) -> Any:
+    """The activations of nn.layers, on numpy arrays."""
+    if name == "relu":
+        return np.maximum(z, 0.0)
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "sigmoid":
+        return 0.5 * (1.0 + np.tanh(0.5 * z))  # = 1 / (1 + e^-z), without overflow
+    if name == "leaky_relu":
+        return np.where(z > 0, z, LEAKY_SLOPE * z)
+    return z
+
+
+def _mlp_on_grid(np: Any, model: MLP, points: Any) -> Any:
+    """An MLP's outputs for many points at once: the same arithmetic, vectorised."""
+    h = points
+    for layer in model.layers:
+        W = np.array([[w.data for w in n.w] for n in layer.neurons])
+        b = np.array([n.b.data for n in layer.neurons])
+        z = h @ W.T + b
+        h = np.stack([_act(np, n.act, z[:, j]) for j, n in enumerate(layer.neurons)], axis=1)
+    return h
+
+
+def _model_on_grid(np: Any, model: Module, points: Any) -> Any:
+    """Any model's outputs, one example at a time (no graph recorded)."""
+    rows = []
+    with no_grad():
+        for x in points.tolist():
+            out = model(x)
+            rows.append([v.data for v in out] if isinstance(out, list) else [out.data])
+    return np.array(rows)
+
+
+def plot_decision_boundary(
+    model: Module,
+    X: Sequence[Sequence[float]],
+    y: Sequence[int],
+    path: PathLike | None = None,
+    *,
+    resolution: int | None = None,
+    title: str | None = None,
+) -> Figure:
+    """The data and the regions the model assigns to each class, for 2-D inputs.
+
+    A single-output model's class is the sign of its score (the boundary is
+    where the score is 0); a multi-output model's is the index of its
+    largest output.
+
+    Args:
+        model: A model taking two inputs.
+        X: Examples, each ``[x0, x1]``.
+        y: Their class labels (colours).
+        path: Also write the figure there.
+        resolution: Grid points per axis (default 200 for an MLP, which is
+            evaluated with numpy, and 60 for other models).
+        title: Figure title.
+
+    Returns:
+        The matplotlib Figure.
+    """
+    import numpy as np
+    from matplotlib import colormaps
+    from matplotlib.colors import ListedColormap
+    from matplotlib.figure import Figure
+
+    pts = np.asarray(X, dtype=float)
+    if pts.ndim != 2 or pts.shape[1] != 2:
+        raise ValueError("plot_decision_boundary needs examples with exactly two features")
+    n = resolution or (200 if isinstance(model, MLP) else 60)
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    pad = 0.15 * (hi - lo) + 0.1
+    gx, gy = np.meshgrid(
+        np.linspace(lo[0] - pad[0], hi[0] + pad[0], n),
+        np.linspace(lo[1] - pad[1], hi[1] + pad[1], n),
+    )
+    grid = np.column_stack([gx.ravel(), gy.ravel()])
+    out = (
+        _mlp_on_grid(np, model, grid) if isinstance(model, MLP) else _model_on_grid(np, model, grid)
+    )
+    labels = np.asarray(y)
+
+    fig = Figure(figsize=(5.6, 5), layout="constrained")
+    ax = fig.subplots()
+    if out.shape[1] == 1:
+        cmap: Any = "coolwarm"
+        score = out[:, 0].reshape(gx.shape)
+        ax.contourf(
+            gx, gy, (score > 0).astype(float), levels=[-0.5, 0.5, 1.5], cmap=cmap, alpha=0.3
+        )
+        if score.min() < 0 < score.max():
+            ax.contour(gx, gy, score, levels=[0.0], colors="k", linewidths=1.2)
+        # Labels -1/+1 and 0/1 both map to the two colours by sign.
+        color = (labels > 0).astype(float)
+        ax.scatter(pts[:, 0], pts[:, 1], c=color, cmap=cmap, vmin=0, vmax=1, s=22, edgecolors="k")
+    else:
+        region = out.argmax(axis=1).reshape(gx.shape).astype(float)
+        k = out.shape[1]
+        cmap = ListedColormap([colormaps["tab10"](i % 10) for i in range(k)])
+        ax.contourf(gx, gy, region, levels=np.arange(k + 1) - 0.5, cmap=cmap, alpha=0.3)
+        ax.scatter(
+            pts[:, 0], pts[:, 1], c=labels, cmap=cmap, vmin=-0.5, vmax=k - 0.5, s=22, edgecolors="k"
+        )
+    ax.set(xlabel="x0", ylabel="x1", title=title or f"decision boundary of {model!r}")
+    ax.set_xlim(gx.min(), gx.max())
+    ax.set_ylim(gy.min(), gy.max())
+    if path is not None:
+        _save(fig, path)
+    return fig
