@@ -7,6 +7,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+SRC    := $(wildcard autograd nn tests benchmarks notebooks/run.py)
 
 .PHONY: setup graphviz demo test lint typecheck pytest bench notebooks clean
 
@@ -34,8 +35,8 @@ demo: setup
 	$(VENV)/bin/tapegrad train
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check autograd nn tests benchmarks
-	$(VENV)/bin/ruff format --check autograd nn tests benchmarks
+	$(VENV)/bin/ruff check $(SRC)
+	$(VENV)/bin/ruff format --check $(SRC)
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict autograd nn
