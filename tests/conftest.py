@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -32,9 +33,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError("CI needs Graphviz 'dot' (make test installs it)")
 
 
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
-    if IN_CI and call.excinfo is not None and call.excinfo.errisinstance(pytest.skip.Exception):
-        # importorskip/skip would hide a missing dependency in CI: turn it into a failure.
-        call.excinfo = pytest.ExceptionInfo.from_exception(
-            RuntimeError(f"test skipped in CI: {call.excinfo.value}")
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """In CI a skip (importorskip of torch, say) would hide a missing dependency: fail instead."""
+    outcome = yield
+    report = outcome.get_result()
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = (
+            f"skipped in CI, where every dependency must be installed: {report.longrepr}"
         )
