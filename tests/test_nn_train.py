@@ -1,0 +1,228 @@
+"""Tests of nn.fit: micrograd's demo reproduced, batching, losses, divergence, plots."""
+
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import nn
+from autograd import Value
+from nn import MLP, SGD, Adam, data, fit, losses, schedules
+from nn.train import DivergenceError, History
+
+
+def _demo(steps: int = 100) -> tuple[MLP, History, list[list[float]], list[int]]:
+    X, y = data.make_moons(100, noise=0.1, seed=1337)
+    random.seed(1337)
+    model = MLP(2, [16, 16, 1])
+    history = fit(
+        model,
+        X,
+        y,
+        loss="hinge",
+        l2=1e-4,
+        steps=steps,
+        optimizer=SGD(model.parameters(), lr=1.0),
+        schedule=schedules.LinearDecay(1.0, 0.1, 100),
+        progress=False,
+    )
+    return model, history, X, y
+
+
+def test_micrograds_demo_reaches_full_training_accuracy() -> None:
+    model, history, X, y = _demo()
+    assert len(history) == 100
+    assert history.lr == [1.0 - 0.9 * k / 100 for k in range(100)]
+    assert history.accuracy[0] < 0.9
+    assert history.accuracy[-1] == 1.0
+    assert nn.accuracy(model, X, y) == 1.0
+    assert history.loss[-1] < 0.05 < history.loss[0]
+
+
+def test_first_steps_follow_micrograds_own_training_loop() -> None:
+    micrograd_nn = pytest.importorskip("micrograd.nn")
+    from micrograd.engine import Value as MicroValue
+
+    _, history, X, y = _demo(steps=3)
+    random.seed(1337)
+    model = micrograd_nn.MLP(2, [16, 16, 1])
+    ys = [2 * label - 1 for label in y]
+    for k in range(3):  # micrograd's demo notebook, written against its API
+        scores = [model([MicroValue(v) for v in row]) for row in X]
+        data_loss = sum((1 + -yi * si).relu() for yi, si in zip(ys, scores)) * (1.0 / len(ys))
+        total = data_loss + 1e-4 * sum(p * p for p in model.parameters())
+        acc = sum((yi > 0) == (si.data > 0) for yi, si in zip(ys, scores)) / len(ys)
+        assert history.loss[k] == pytest.approx(total.data, rel=1e-9)
+        assert history.accuracy[k] == acc
+        model.zero_grad()
+        total.backward()
+        for p in model.parameters():
+            p.data -= (1.0 - 0.9 * k / 100) * p.grad
+
+
+def test_epochs_and_minibatches() -> None:
+    X, y = data.make_moons(40, seed=0)
+    model = MLP(2, [4, 1], rng=random.Random(0))
+    history = fit(model, X, y, epochs=3, batch_size=16, progress=False)
+    assert len(history) == 3 * 3  # ceil(40 / 16) batches per epoch
+    again = MLP(2, [4, 1], rng=random.Random(0))
+    assert fit(again, X, y, epochs=3, batch_size=16, progress=False).loss == history.loss
+    other = MLP(2, [4, 1], rng=random.Random(0))
+    assert fit(other, X, y, epochs=3, batch_size=16, seed=1, progress=False).loss != history.loss
+
+
+def test_cross_entropy_learns_three_blobs_with_adam() -> None:
+    X, y = data.make_blobs(60, noise=1.0, seed=2, centers=3)
+    model = MLP(2, [8, 3], rng=random.Random(0))
+    history = fit(
+        model,
+        X,
+        y,
+        loss="cross_entropy",
+        optimizer=Adam(model.parameters(), lr=0.05),
+        steps=40,
+        progress=False,
+    )
+    assert history.loss[-1] < 0.5 * history.loss[0]
+    assert nn.accuracy(model, X, y) >= 0.9
+
+
+@pytest.mark.parametrize("loss", ["bce", "binary_cross_entropy", "mse", "hinge"])
+def test_binary_losses_take_0_1_or_sign_labels(loss: str) -> None:
+    X, y = data.make_moons(30, seed=4)
+    signs = [2 * v - 1 for v in y]
+    runs = []
+    for labels in (y, signs):
+        model = MLP(2, [8, 1], rng=random.Random(0))
+        runs.append(fit(model, X, labels, loss=loss, steps=15, progress=False))
+    assert runs[0].loss == runs[1].loss
+    assert runs[0].loss[-1] < runs[0].loss[0]
+
+
+def test_mse_on_real_targets_is_regression_without_accuracy() -> None:
+    X = [[x / 10] for x in range(-10, 11)]
+    y = [2.5 * row[0] + 0.5 for row in X]
+    model = MLP(1, [1], rng=random.Random(0))
+    history = fit(
+        model,
+        X,
+        y,
+        loss="mse",
+        optimizer=SGD(model.parameters(), lr=0.3),
+        steps=200,
+        progress=False,
+    )
+    assert all(math.isnan(a) for a in history.accuracy)
+    neuron = model.layers[0].neurons[0]
+    assert neuron.w[0].data == pytest.approx(2.5, abs=1e-3)
+    assert neuron.b.data == pytest.approx(0.5, abs=1e-3)
+
+
+def test_callable_loss_and_callback() -> None:
+    X, y = data.make_xor(20, seed=0)
+    seen: list[int] = []
+
+    def my_loss(outputs: list[Value], targets: list[int]) -> Value:
+        return losses.mse(outputs, [2.0 * t - 1 for t in targets])
+
+    model = MLP(2, [4, 1], rng=random.Random(0))
+    history = fit(
+        model,
+        X,
+        y,
+        loss=my_loss,
+        steps=4,
+        progress=False,
+        callback=lambda step, h: seen.append(len(h)),
+    )
+    assert seen == [1, 2, 3, 4]
+    assert len(history.to_dict()["loss"]) == 4
+
+
+def test_progress_bar_shows_loss_and_accuracy(capsys: pytest.CaptureFixture[str]) -> None:
+    X, y = data.make_moons(10, seed=0)
+    fit(MLP(2, [2, 1], rng=random.Random(0)), X, y, steps=2, progress=True)
+    err = capsys.readouterr().err
+    assert "loss=" in err
+    assert "acc=" in err
+    fit(MLP(2, [2, 1], rng=random.Random(0)), X, y, steps=2, progress=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_divergence_stops_with_a_clear_error() -> None:
+    X, y = data.make_moons(20, seed=0)
+    model = MLP(2, [8, 8, 1], rng=random.Random(0))
+    with pytest.raises(DivergenceError, match="smaller learning rate") as info:
+        fit(
+            model,
+            X,
+            y,
+            loss="mse",
+            optimizer=SGD(model.parameters(), lr=1e150),
+            steps=50,
+            progress=False,
+        )
+    history = info.value.history
+    assert 1 < len(history) < 50
+    assert not math.isfinite(history.loss[-1])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"steps": 3, "epochs": 2}, "not both"),
+        ({"steps": 0}, "steps must be a positive integer"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"loss": "huber"}, "hinge, mse, binary_cross_entropy, bce, cross_entropy"),
+        ({"l2": -1.0}, "l2"),
+    ],
+)
+def test_bad_fit_arguments(kwargs: dict[str, Any], match: str) -> None:
+    X, y = data.make_moons(10, seed=0)
+    with pytest.raises(ValueError, match=match):
+        fit(MLP(2, [2, 1], rng=random.Random(0)), X, y, progress=False, **kwargs)
+
+
+def test_labels_that_do_not_fit_the_loss() -> None:
+    X, y = data.make_spirals(30, seed=0, n_classes=3)
+    with pytest.raises(ValueError, match="use cross_entropy"):
+        fit(MLP(2, [2, 1], rng=random.Random(0)), X, y, loss="hinge", progress=False)
+    with pytest.raises(ValueError, match="labels"):
+        fit(MLP(2, [2, 1], rng=random.Random(0)), X, y[:5], progress=False)
+
+
+def test_plots_are_written(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from nn.plot import plot_decision_boundary, plot_history
+
+    model, history, X, y = _small_run()
+    fig = plot_history(history, tmp_path / "loss.png")
+    assert len(fig.axes) == 3
+    plot_decision_boundary(model, X, y, tmp_path / "boundary.png")
+    three = MLP(2, [4, 3], rng=random.Random(0))
+    plot_decision_boundary(three, X, y, tmp_path / "three.png", resolution=20)
+    for name in ("loss.png", "boundary.png", "three.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["boundary.png", "loss.png", "three.png"]
+
+
+def test_numpy_grid_evaluation_matches_the_model() -> None:
+    np = pytest.importorskip("numpy")
+    from nn.plot import _mlp_on_grid, _model_on_grid
+
+    for activation in ("relu", "tanh", "sigmoid", "leaky_relu"):
+        model = MLP(2, [5, 4, 2], activation=activation, rng=random.Random(1))
+        points = np.array([[0.3, -0.2], [-1.5, 2.0], [0.0, 0.0]])
+        fast = _mlp_on_grid(np, model, points)
+        slow = _model_on_grid(np, model, points)
+        assert np.allclose(fast, slow, rtol=1e-12, atol=1e-12)
+
+
+def _small_run() -> tuple[MLP, History, list[list[float]], list[int]]:
+    X, y = data.make_moons(20, seed=0)
+    model = MLP(2, [4, 1], rng=random.Random(0))
+    return model, fit(model, X, y, steps=3, progress=False), X, y
