@@ -517,23 +517,35 @@ class Op:
         return rule
 
     def __call__(self, *args: Any) -> Any:
-        children = []
-        xs = []
-        for a in args:
-            if isinstance(a, Value):
-                children.append(a)
-                xs.append(a.data)
+        # Sort the operands into Values (graph children) and constants. Two
+        # operands is by far the commonest case, so it skips the general loop.
+        children: tuple[Value, ...]
+        xs: Sequence[float]
+        mixed: tuple[Any, ...] | None
+        if len(args) == 2:
+            x, y = args
+            if isinstance(x, Value):
+                if isinstance(y, Value):
+                    children, xs, mixed = args, (x.data, y.data), None
+                else:
+                    y = y if type(y) is float else as_float(y, f"operand of {self.name}")
+                    children, xs, mixed = (x,), (x.data, y), (x, y)
+            elif isinstance(y, Value):
+                x = x if type(x) is float else as_float(x, f"operand of {self.name}")
+                children, xs, mixed = (y,), (x, y.data), (x, y)
             else:
-                xs.append(a if type(a) is float else as_float(a, f"operand of {self.name}"))
+                children, xs, mixed = (), (as_float(x), as_float(y)), None
+        else:
+            children, xs, mixed = _split(args, self.name)
         if self.nargs >= 0 and len(xs) != self.nargs:
             raise TypeError(f"op '{self.name}' takes {self.nargs} argument(s), got {len(xs)}")
-        mode = _mode.get()
         try:
             data = self.forward(*xs)
         except (ValueError, ZeroDivisionError, OverflowError) as e:
             raise _relabel(e, children) from None
         if type(data) is not float:
             data = _result(self, data)
+        mode = _mode.get()
         if mode & _ANOMALY and not math.isfinite(data):
             raise FloatingPointError(
                 f"op '{self.name}' produced {data!r} from inputs {_describe(args)}"
@@ -544,18 +556,38 @@ class Op:
         out.data = data
         out.grad = 0.0
         out.label = ""
-        out._args = None
         if mode & _NO_GRAD:
             out._prev = ()
             out._op = ""
             out._fn = None
-            return out
-        out._prev = tuple(children)
-        out._op = self.symbol
-        out._fn = self
-        if len(children) != len(args):
-            out._args = tuple(a if isinstance(a, Value) else x for a, x in zip(args, xs))
+            out._args = None
+        else:
+            out._prev = children
+            out._op = self.symbol
+            out._fn = self
+            out._args = mixed
         return out
+
+
+def _split(
+    args: tuple[Any, ...], name: str
+) -> tuple[tuple[Value, ...], list[float], tuple[Any, ...] | None]:
+    """Operands -> (Value operands, every operand's number, operands with constants as floats).
+
+    The last is None when every operand is a Value (the graph then only needs the first).
+    """
+    children = []
+    xs = []
+    for a in args:
+        if isinstance(a, Value):
+            children.append(a)
+            xs.append(a.data)
+        else:
+            xs.append(a if type(a) is float else as_float(a, f"operand of {name}"))
+    if len(children) == len(args):
+        return args, xs, None
+    mixed = tuple([a if isinstance(a, Value) else x for a, x in zip(args, xs)])
+    return tuple(children), xs, mixed
 
 
 _new = object.__new__
@@ -601,7 +633,7 @@ def _result(op: Op, data: Any) -> float:
         ) from None
 
 
-def _relabel(e: Exception, children: list[Value]) -> Exception:
+def _relabel(e: Exception, children: Sequence[Value]) -> Exception:
     """Add the operands' labels to a domain error from a forward rule."""
     labels = [f"Value '{c.label}'" for c in children if c.label]
     if not labels:
