@@ -535,6 +535,8 @@ class Op:
                 children, xs, mixed = (y,), (x, y.data), (x, y)
             else:
                 children, xs, mixed = (), (as_float(x), as_float(y)), None
+        elif len(args) == 1 and isinstance(args[0], Value):
+            children, xs, mixed = args, (args[0].data,), None
         else:
             children, xs, mixed = _split(args, self.name)
         if self.nargs >= 0 and len(xs) != self.nargs:
