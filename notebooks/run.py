@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import re
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -29,6 +30,7 @@ IMAGES = HERE.parent / "docs" / "images"
 KERNEL = "python3"
 CELL_TIMEOUT = 120  # seconds; a whole notebook should take well under that
 IMAGE_TAG = "image:"
+ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")  # `<Digraph object at 0x7f...>` differs every run
 
 
 def notebook_paths(names: Iterable[str] = ()) -> list[Path]:
@@ -51,6 +53,9 @@ def notebook_paths(names: Iterable[str] = ()) -> list[Path]:
 def execute(path: Path, timeout: int = CELL_TIMEOUT) -> Any:
     """Run every cell of the notebook at `path` in a fresh kernel; return the executed notebook.
 
+    Memory addresses in plain-text outputs are removed, so that running a
+    notebook twice gives the same file.
+
     Raises:
         nbclient.exceptions.CellExecutionError: a cell raised; the message holds its traceback.
         nbclient.exceptions.CellTimeoutError: a cell ran longer than `timeout` seconds.
@@ -64,6 +69,10 @@ def execute(path: Path, timeout: int = CELL_TIMEOUT) -> Any:
         record_timing=False,  # timestamps would change every committed cell on each run
     )
     client.execute()
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if "text/plain" in out.get("data", {}):
+                out.data["text/plain"] = ADDRESS.sub("", out.data["text/plain"])
     return nb
 
 
