@@ -155,6 +155,8 @@ def _load_data(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tup
     """The examples, the labels remapped to 0..k-1, and a one-line description."""
     if args.classes is not None and (args.csv or args.dataset not in ("spirals", "blobs")):
         parser.error("--classes applies to --dataset spirals or blobs")
+    if args.csv and args.noise is not None:
+        parser.error("--noise applies to the built-in data sets, not to --csv")
     if args.csv:
         try:
             X, y = data.load_csv(args.csv)
@@ -229,6 +231,8 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error(f"the data has a single class ({labels[0]}); nothing to learn")
     if n_classes > 2 and args.loss != "cross_entropy":
         parser.error(f"the data has {n_classes} classes; use --loss cross_entropy")
+    if args.momentum and args.optimizer != "sgd":
+        parser.error("--momentum applies to --optimizer sgd")
     n_features = len(X[0])
     n_outputs = n_classes if args.loss == "cross_entropy" else 1
     lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]

@@ -19,6 +19,7 @@ INITS = ("uniform", "xavier", "he")
 """Weight initialisations: micrograd's U(-1, 1), Glorot/Xavier uniform, He/Kaiming uniform."""
 
 LEAKY_SLOPE = 0.01
+"""Slope of ``leaky_relu`` for negative inputs (PyTorch's default)."""
 
 _NEURON_NAMES = {
     "relu": "ReLU",

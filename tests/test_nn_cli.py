@@ -72,6 +72,7 @@ def test_train_writes_plots_model_and_graph_then_predict_reads_the_model(tmp_pat
         (["train", "--steps", "2", "--epochs", "2"], "not allowed with argument"),
         (["train", "--dataset", "moons", "--classes", "3"], "--classes applies to"),
         (["train", "--dataset", "spirals", "--classes", "3"], "use --loss cross_entropy"),
+        (["train", "--csv", "x.csv", "--noise", "0.2"], "--noise applies to"),
         (["predict", "--model", "/no/such/model.json", "1", "2"], "no such file"),
         ([], "required"),
         (["fly"], "invalid choice: 'fly'"),
@@ -96,6 +97,40 @@ def test_bad_option_in_a_real_process_has_no_traceback() -> None:
     assert result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr
     assert "moons" in result.stderr
+
+
+def test_without_graphviz_the_graph_is_skipped_with_one_line(tmp_path: Path) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PATH=str(empty))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nn",
+            "train",
+            "--steps",
+            "1",
+            "--hidden",
+            "2",
+            "--samples",
+            "10",
+            "--no-progress",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    skipped = [line for line in result.stdout.splitlines() if "graph.svg skipped" in line]
+    assert len(skipped) == 1
+    assert "Graphviz" in skipped[0]
+    assert not (tmp_path / "out" / "graph.svg").exists()
+    assert (tmp_path / "out" / "model.json").exists()
 
 
 def test_predict_rejects_a_corrupt_model_and_a_wrong_input_count(tmp_path: Path) -> None:
