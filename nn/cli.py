@@ -218,7 +218,10 @@ def _draw_graph(model: MLP, x: Sequence[float], label: int, loss: str, path: str
         return f"graph.svg skipped: {reason}"
     finally:
         model.zero_grad()
-    _write_atomically(path, svg)
+    try:
+        _write_atomically(path, svg)
+    except ModelFileError as exc:
+        return f"graph.svg skipped: {exc.reason}"
     return ""
 
 

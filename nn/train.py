@@ -166,7 +166,9 @@ def fit(
     sets the learning rate from ``schedule`` and lets the optimizer update the
     parameters. micrograd's demo is::
 
-        fit(MLP(2, [16, 16, 1]), X, y, loss="hinge", l2=1e-4, steps=100,
+        X, y = data.make_moons(100, noise=0.1)
+        model = MLP(2, [16, 16, 1])
+        fit(model, X, y, loss="hinge", l2=1e-4, steps=100,
             optimizer=SGD(model.parameters(), lr=1.0),
             schedule=schedules.LinearDecay(1.0, 0.1, 100))
 
@@ -209,13 +211,15 @@ def fit(
         optimizer = SGD(params, lr=0.1)
     if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 1):
         raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
-    per_epoch = 1 if batch_size is None else math.ceil(len(X) / batch_size)
     if steps is not None and epochs is not None:
         raise ValueError("give steps or epochs, not both")
-    total = 100 if steps is None and epochs is None else steps or (epochs or 0) * per_epoch
     for name, value in (("steps", steps), ("epochs", epochs)):
         if value is not None and (isinstance(value, bool) or value < 1):
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if epochs is not None:
+        total = epochs * (1 if batch_size is None else math.ceil(len(X) / batch_size))
+    else:
+        total = 100 if steps is None else steps
     if not math.isfinite(l2) or l2 < 0:
         raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
 
