@@ -11,6 +11,7 @@ tapegrad into its own virtual environment.
 """
 
 from autograd import ops
+from autograd.compile import compile
 from autograd.engine import (
     Op,
     Value,
@@ -30,6 +31,7 @@ __all__ = [
     "GraphvizNotFoundError",
     "Op",
     "Value",
+    "compile",
     "custom_op",
     "detect_anomaly",
     "draw_dot",
