@@ -703,13 +703,14 @@ class Program:
         self._trace = _Trace(outputs, inputs, single)
         t = self._trace
         self.inputs: tuple[Value, ...] = tuple(inputs)
-        self.parameters: list[Value] = [t.nodes[i] for i in t.params]
+        self._params = [t.nodes[i] for i in t.params]
+        self.parameters: tuple[Value, ...] = tuple(self._params)
         self.outputs: tuple[Value, ...] = tuple(outputs)
         self._single = single
         writer = _Writer(t, vector=False)
         self.source: str = writer.source()
         helpers = self._runtime_helpers(writer.helpers)
-        self._forward, self._backward = _load(self.source, helpers, self.parameters)
+        self._forward, self._backward = _load(self.source, helpers, self._params)
         self._numpy_source: str | None = None
         self._numpy_fns: tuple[Any, Any] | None = None
 
@@ -796,7 +797,7 @@ class Program:
             source = writer.source()
             helpers = self._runtime_helpers(writer.helpers)
             helpers.update(_numpy_helpers(np))
-            self._numpy_fns = _load(source, helpers, self.parameters)
+            self._numpy_fns = _load(source, helpers, self._params)
             self._numpy_source = source
         return self._numpy_fns
 
