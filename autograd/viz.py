@@ -218,4 +218,9 @@ def _digraph_class() -> type[Any]:
             with explain_missing_dot():
                 return super().render(*args, **kwargs)
 
+        def __repr__(self) -> str:  # stable text (no address) in notebooks and doctests
+            n = sum(1 for line in self.body if "[" in line and "->" not in line)
+            return f"<Digraph: {n} nodes>"
+
+    Digraph.__qualname__ = Digraph.__name__ = "Digraph"
     return Digraph

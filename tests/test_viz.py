@@ -385,3 +385,10 @@ def test_importing_autograd_does_not_import_graphviz() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_repr_is_stable_text_without_an_address() -> None:
+    x = Value(1.0)
+    g = draw_dot((x * 2).tanh())
+    assert repr(g) == repr(draw_dot((x * 2).tanh()))
+    assert "0x" not in repr(g)
