@@ -70,7 +70,8 @@ _DOMAIN_ERRORS = (ValueError, ArithmeticError)
 _TERMS_PER_LINE = 32
 
 # Names the generated code may use besides the templates' helpers, bound at load time.
-_RUNTIME_NAMES = ("ERRORS", "as_float", "dispatch", "diagnose", "np", "np_sigmoid", "np_softplus")
+_RUNTIME_NAMES = ("ERRORS", "as_float", "dispatch", "diagnose")
+_NUMPY_NAMES = ("np", "np_sigmoid", "np_softplus")
 
 _SUM = ops.OPS["sum"]
 _DOT = ops.OPS["dot"]
@@ -269,6 +270,7 @@ class _Trace:
         self.params = [
             i for i, n in enumerate(self.nodes) if n._fn is None and i not in self.input_pos
         ]
+        self.param_pos = {i: k for k, i in enumerate(self.params)}
         # needs[i]: a parameter lies below node i, so its gradient must be computed.
         # batched[i]: node i depends on an input, so in numpy mode it is an array.
         self.needs: list[bool] = []
@@ -339,8 +341,11 @@ class _Writer:
         """A local name in the generated code for a Python object (a custom op's function)."""
         key = id(obj)
         if key not in self._by_id:
-            stem = re.sub(r"\W", "_", stem)
-            name = f"{stem}_{len(self._by_id)}"
+            # ASCII letters, digits and _, ending in _<number>: never a keyword, a
+            # template helper or a local of the generated code (v3, g3, x0, p0).
+            name = f"{re.sub(r'[^0-9A-Za-z_]', '_', stem)}_{len(self._by_id)}"
+            if name[0].isdigit():
+                name = "_" + name
             self._by_id[key] = name
             self.helpers[name] = obj
         return self._by_id[key]
@@ -355,11 +360,11 @@ class _Writer:
         """The statements computing node i into its local."""
         t = self.t
         node = t.nodes[i]
-        comment = f"  # {node.label}" if node.label else ""
+        comment = f"  # {' '.join(node.label.splitlines())}" if node.label else ""
         if node._fn is None:
             if i in t.input_pos:
                 return []
-            return [f"v{i} = p{t.params.index(i)}.data{comment}"]
+            return [f"v{i} = p{t.param_pos[i]}.data{comment}"]
         op = node._fn
         args = t.args(i)
         refs = [self.ref(a) for a in args]
@@ -540,7 +545,7 @@ class _Writer:
         xs = [f"x{k}" for k in range(len(t.inputs))]
         ss = [f"s{k}" for k in range(len(t.outputs))]
         outs = [self.val(o) for o in t.outputs]
-        ret = outs[0] if self.t.single else _tuple(outs)
+        ret = outs[0] if t.single else _tuple(outs)
         fwd = self.forward_body()
         bwd = self.backward_body()
         if self.vector:
@@ -561,6 +566,9 @@ class _Writer:
             head.append(f"    {', '.join(names) if len(names) > 1 else _tuple(names)} = P")
         text = "\n".join(body)
         known = [*_SCALAR_HELPERS, *_RUNTIME_NAMES, *self.helpers]
+        if self.vector:
+            known += _NUMPY_NAMES
+        # A name found only in a comment binds a helper that goes unused: harmless.
         used = sorted(name for name in set(known) if re.search(rf"(?<![\w.]){name}\b", text))
         head += [f"    {name} = H[{name!r}]" for name in used]
         helpers = {name: _SCALAR_HELPERS[name] for name in used if name in _SCALAR_HELPERS}

@@ -436,6 +436,17 @@ def test_repr_and_sources_are_readable() -> None:
     assert "np.tanh(" in prog.numpy_source and "np.where(" in prog.numpy_source
 
 
+def test_odd_labels_and_op_names_cannot_break_the_source() -> None:
+    w = Value(0.5, label="np\nraise SystemExit  # tanh")
+    x = Value(1.0, label="dispatch")
+    weird = custom_op(lambda v: 2.0 * v, name="1 weird-op!")
+    weird.defvjp(lambda g, ans, v: 2.0 * g)
+    prog = compile(weird(w * x), [x])
+    assert prog(3.0) == 3.0
+    assert prog.backward(np.array([1.0, 2.0])).tolist() == [1.0, 2.0]
+    assert w.grad == 6.0
+
+
 # --- numpy batches ---------------------------------------------------------------------
 
 
