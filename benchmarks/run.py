@@ -117,12 +117,12 @@ def make_eager(weights: Any, X: list[list[float]], Y: list[float]) -> Callable[[
     params = model.parameters()
 
     def step() -> float:
-        scores = [model(x) for x in X]
+        scores: list[Any] = [model(x) for x in X]
         total = losses.hinge(scores, Y) + ALPHA * losses.l2(params)
         model.zero_grad()
         total.backward()
         sgd(params)
-        return total.data
+        return float(total.data)
 
     return step
 
@@ -133,7 +133,8 @@ def make_compiled(weights: Any, X: list[list[float]], Y: list[float], batch: boo
     params = model.parameters()
     x0, x1, label = Value(0.0, label="x0"), Value(0.0, label="x1"), Value(1.0, label="y")
     started = time.perf_counter()
-    term = compile(ops.relu(1.0 - label * model([x0, x1])), [x0, x1, label])
+    score: Any = model([x0, x1])
+    term = compile(ops.relu(1.0 - label * score), [x0, x1, label])
     penalty = compile(ALPHA * losses.l2(params), [])
     compile_ms = (time.perf_counter() - started) * 1e3
     n = len(X)
@@ -146,7 +147,7 @@ def make_compiled(weights: Any, X: list[list[float]], Y: list[float], batch: boo
         backward = term.backward
         seed = 1.0 / n  # d(mean)/d(term)
         data = sum([backward(a, b, y, gradient=seed) for a, b, y in rows]) / n
-        total = data + penalty.backward()
+        total: float = data + penalty.backward()
         sgd(params)
         return total
 
@@ -154,7 +155,7 @@ def make_compiled(weights: Any, X: list[list[float]], Y: list[float], batch: boo
         for p in params:
             p.grad = 0.0
         data = float(term.backward(A, B, L, gradient=1.0 / n).sum()) / n
-        total = data + penalty.backward()
+        total: float = data + penalty.backward()
         sgd(params)
         return total
 
@@ -290,13 +291,14 @@ def make_torch_batched(weights: Any, X: list[list[float]], Y: list[float]) -> Ca
     for lin in linears:
         mods += [lin, torch.nn.ReLU()]
     model = torch.nn.Sequential(*mods[:-1])
-    params = list(model.parameters())
+    params: list[Any] = list(model.parameters())
     Xt = torch.tensor(X, dtype=torch.float64)
     Yt = torch.tensor(Y, dtype=torch.float64)
 
     def step() -> float:
         scores = model(Xt).squeeze(1)
-        total = torch.relu(1.0 - Yt * scores).mean() + ALPHA * sum((p * p).sum() for p in params)
+        penalty = sum((p * p).sum() for p in params)
+        total: Any = torch.relu(1.0 - Yt * scores).mean() + ALPHA * penalty
         for p in params:
             p.grad = None
         total.backward()
@@ -410,7 +412,8 @@ def graph_memory(cfg: Config) -> dict[str, Any]:
     params_t = model.parameters()
 
     def idiomatic() -> Any:
-        return losses.hinge([model(x) for x in X], Y) + ALPHA * losses.l2(params_t)
+        scores: list[Any] = [model(x) for x in X]
+        return losses.hinge(scores, Y) + ALPHA * losses.l2(params_t)
 
     nbytes, root = _traced(idiomatic)
     nodes = _count_nodes(root) - len(params_t)
@@ -442,7 +445,7 @@ def _count_nodes(root: Any) -> int:
 
 def chains(cfg: Config) -> list[dict[str, Any]]:
     """Backward time of chains of n nodes (alternating * and +): it should grow linearly."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for n in cfg.chains:
         times = []
         for _ in range(cfg.chain_rounds):
@@ -487,7 +490,7 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    versions = {"numpy": np.__version__}
+    versions: dict[str, str | None] = {"numpy": np.__version__}
     for module in ("torch", "micrograd"):
         try:
             from importlib.metadata import version
@@ -507,7 +510,7 @@ def machine() -> dict[str, Any]:
 def report(vs: list[Variant], cfg: Config, extra: dict[str, Any]) -> dict[str, Any]:
     base = next((v for v in vs if v.key == "micrograd" and v.times), None)
     base_ms = statistics.median(base.times) * 1e3 if base else None
-    rows = {}
+    rows: dict[str, dict[str, Any]] = {}
     for v in vs:
         ms = statistics.median(v.times) * 1e3 if v.times else None
         rows[v.key] = {
