@@ -134,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
     count.add_argument("--epochs", type=_positive_int, help="passes over the data")
     t.add_argument("--batch-size", type=_positive_int, help="default: the whole data set")
     t.add_argument("--seed", type=int, default=1337, help="seed of data, weights and batches")
+    t.add_argument(
+        "--compiled",
+        action="store_true",
+        help="replay each example with a compiled program (same gradients, faster)",
+    )
     o = train.add_argument_group("output")
     o.add_argument("--out", default="out", metavar="DIR", help="output folder (default out/)")
     o.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -267,7 +272,8 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         f"  optimizer  {type(optimizer).__name__}, lr {lr:g} -> {schedule(steps - 1):.3g} "
         f"({args.schedule} schedule), {steps} steps, {batch}"
     )
-    print("  each step: forward, loss, backward (dL/dW for every W), then update:")
+    how = " (compiled: traced once, replayed)" if args.compiled else ""
+    print(f"  each step: forward, loss, backward (dL/dW for every W){how}, then update:")
     print(f"             {optimizer.update_rule}", flush=True)
 
     start = time.perf_counter()
@@ -284,6 +290,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             l2=args.l2,
             progress=not args.no_progress,
             seed=args.seed,
+            compiled=args.compiled,
         )
     except DivergenceError as exc:
         print(f"tapegrad train: error: {exc}", file=sys.stderr)

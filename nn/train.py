@@ -8,7 +8,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from autograd import Value, no_grad
+from autograd import Value, compile, no_grad, topological_order
+from autograd.compile import Program
 from nn import losses as _losses
 from nn.data import batches
 from nn.module import Module
@@ -103,10 +104,11 @@ def accuracy(model: Module, X: Sequence[Sequence[float]], y: Sequence[int]) -> f
     return hits / len(X)
 
 
-def _correct(out: Output, label: float) -> bool:
+def _correct(out: Output | float | list[float], label: float) -> bool:
     if isinstance(out, list):
         return predict_class(out) == label
-    return (out.data > 0) == (label > 0)
+    score = out.data if isinstance(out, Value) else out
+    return (score > 0) == (label > 0)
 
 
 def _binary(y: Sequence[float], loss: str) -> bool:
@@ -143,6 +145,108 @@ def _task(
     return _losses.mse, [float(v) for v in y], False  # mse regression
 
 
+Outputs = list[Output] | list[float] | list[list[float]]
+Step = Callable[[list[list[float]], list[Any]], tuple[float, Outputs]]
+
+# Examples that share a program are run as one numpy batch from this many on;
+# below it, numpy's per-call overhead costs more than the float program.
+_NUMPY_FROM = 8
+
+
+def _eager_step(model: Module, loss_fn: Callable[[Any, Any], Value], l2: float) -> Step:
+    """One step the eager way: build the graph of the batch's loss, then ``backward()``."""
+    params = model.parameters()
+
+    def step(xb: list[list[float]], tb: list[Any]) -> tuple[float, Outputs]:
+        outputs = [model(x) for x in xb]  # forward
+        data_loss = loss_fn(outputs, tb)
+        total_loss = data_loss + l2 * _losses.l2(params) if l2 else data_loss
+        model.zero_grad()
+        if math.isfinite(total_loss.data):
+            total_loss.backward()  # dL/dW for every parameter
+        return total_loss.data, outputs
+
+    return step
+
+
+@dataclass
+class _Traced:
+    program: Program
+    takes_target: bool  # the target is the program's last input (else it is a constant)
+    is_list: bool  # the model returns a list of outputs
+
+
+class _CompiledStep:
+    """One step of ``fit(compiled=True)``: each example's loss replayed by a compiled program.
+
+    The built-in losses are means of per-example terms, so the model and the
+    loss of *one* example are traced once and compiled into a program whose
+    outputs are the term and the model's outputs (for the accuracy). A step
+    runs it on every example of the batch (as numpy batches where examples
+    share a program) with the term's gradient seeded with ``1/n``: the
+    parameters get exactly the gradients of the batch's mean loss. A target the
+    loss keeps in the graph (mse, bce) is an input of the program; one it turns
+    into a constant (hinge's sign, a class index) gets a program per value.
+    """
+
+    def __init__(self, model: Module, loss_fn: Callable[[Any, Any], Value], l2: float) -> None:
+        self.model = model
+        self.loss_fn = loss_fn
+        self.shared: dict[int, _Traced] = {}  # by input size: the target is an input
+        self.keyed: dict[tuple[int, Any], _Traced] = {}  # by input size and target value
+        params = model.parameters()
+        self.penalty = compile(l2 * _losses.l2(params)) if l2 and params else None
+
+    def program(self, n: int, target: Any) -> _Traced:
+        """The program for examples of ``n`` features and this target (traced on first use)."""
+        traced = self.shared.get(n) or self.keyed.get((n, target))
+        if traced is not None:
+            return traced
+        xs = [Value(0.0, label=f"x{j}") for j in range(n)]
+        out = self.model(xs)
+        outs = out if isinstance(out, list) else [out]
+        t = Value(target, label="target") if isinstance(target, float) else target
+        term = self.loss_fn(out, t)
+        if isinstance(t, Value) and any(v is t for v in topological_order(term)):
+            traced = _Traced(compile([term, *outs], [*xs, t]), True, isinstance(out, list))
+            self.shared[n] = traced
+        else:
+            traced = _Traced(compile([term, *outs], xs), False, isinstance(out, list))
+            self.keyed[(n, target)] = traced
+        return traced
+
+    def __call__(self, xb: list[list[float]], tb: list[Any]) -> tuple[float, Outputs]:
+        groups: dict[int, tuple[_Traced, list[int]]] = {}
+        for i, (x, t) in enumerate(zip(xb, tb, strict=True)):
+            traced = self.program(len(x), t)
+            groups.setdefault(id(traced), (traced, []))[1].append(i)
+        self.model.zero_grad()
+        seed = 1.0 / len(xb)
+        total = 0.0
+        outputs: list[Any] = [None] * len(xb)
+        for traced, members in groups.values():
+            prog = traced.program
+            seeds = (seed,) + (0.0,) * (len(prog.outputs) - 1)
+            rows = [[*xb[i], tb[i]] if traced.takes_target else xb[i] for i in members]
+            if len(members) >= _NUMPY_FROM:
+                import numpy as np
+
+                columns = [np.array(c, dtype=float) for c in zip(*rows, strict=True)]
+                term, *outs = prog.backward(*columns, gradient=seeds)
+                total += float(term.sum())
+                results = [[float(o[k]) for o in outs] for k in range(len(members))]
+            else:
+                results = []
+                for row in rows:
+                    term, *outs = prog.backward(*row, gradient=seeds)
+                    total += term
+                    results.append(outs)
+            for i, outs in zip(members, results, strict=True):
+                outputs[i] = outs if traced.is_list else outs[0]
+        loss = total / len(xb)
+        return loss + (self.penalty.backward() if self.penalty is not None else 0.0), outputs
+
+
 def fit(
     model: Module,
     X: Sequence[Sequence[float]],
@@ -158,6 +262,7 @@ def fit(
     progress: bool = True,
     seed: int = 0,
     callback: Callable[[int, History], None] | None = None,
+    compiled: bool = False,
 ) -> History:
     """Train ``model`` by gradient descent: ``W_new = W_old - lr * dL/dW``, repeated.
 
@@ -193,6 +298,11 @@ def fit(
         progress: Show a tqdm progress bar with the loss and accuracy.
         seed: Seed of the batch order.
         callback: Called as ``callback(step, history)`` after every update.
+        compiled: Replay each example's forward and backward with a compiled
+            program (:func:`autograd.compile`) instead of building the graph
+            every step: the same gradients (to rounding), many times faster.
+            The model and loss are traced once per target value, so they must
+            not branch on the data in Python; needs a loss name, not a callable.
 
     Returns:
         The :class:`History` of loss, accuracy and learning rate, one entry per step.
@@ -222,6 +332,12 @@ def fit(
         total = 100 if steps is None else steps
     if not math.isfinite(l2) or l2 < 0:
         raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
+    if compiled and callable(loss):
+        raise ValueError(
+            "compiled=True needs a loss name (a mean of per-example terms it can trace once), "
+            f"not a callable; choose from {', '.join(LOSS_NAMES)}"
+        )
+    run_step = _CompiledStep(model, loss_fn, l2) if compiled else _eager_step(model, loss_fn, l2)
 
     def batch_stream() -> Iterator[tuple[list[list[float]], list[Any]]]:
         rng = random.Random(seed)
@@ -236,9 +352,7 @@ def fit(
         for step in range(total):
             xb, tb = next(stream)
             try:
-                outputs = [model(x) for x in xb]  # forward
-                data_loss = loss_fn(outputs, tb)
-                total_loss = data_loss + l2 * _losses.l2(params) if l2 else data_loss
+                loss_value, outputs = run_step(xb, tb)  # forward and backward: dL/dW
             except OverflowError as exc:
                 raise DivergenceError(
                     f"overflow at step {step} ({exc}): training diverged; "
@@ -251,20 +365,18 @@ def fit(
                 else math.nan
             )
             lr = schedule(step) if schedule is not None else optimizer.lr
-            history.loss.append(total_loss.data)
+            history.loss.append(loss_value)
             history.accuracy.append(acc)
             history.lr.append(lr)
-            if not math.isfinite(total_loss.data):
+            if not math.isfinite(loss_value):
                 raise DivergenceError(
-                    f"loss became {total_loss.data} at step {step} (lr = {lr:g}): training "
+                    f"loss became {loss_value} at step {step} (lr = {lr:g}): training "
                     "diverged; try a smaller learning rate",
                     history,
                 )
-            model.zero_grad()
-            total_loss.backward()  # dL/dW for every parameter
             optimizer.lr = lr
             optimizer.step()  # W_new = W_old - lr * dL/dW (or the optimizer's rule)
-            shown = {"loss": f"{total_loss.data:.4f}", "acc": f"{acc:.0%}"}
+            shown = {"loss": f"{loss_value:.4f}", "acc": f"{acc:.0%}"}
             bar.set_postfix(ordered_dict=shown, refresh=False)
             bar.update(1)
             if callback is not None:

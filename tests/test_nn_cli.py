@@ -216,3 +216,13 @@ def test_bad_csv_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixtu
     err = capsys.readouterr().err
     assert "line 2, column 2: 'oops' is not a finite number" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_compiled_training_writes_the_same_model(tmp_path: Path) -> None:
+    common = ["train", "--steps", "15", "--hidden", "8,8", "--no-progress", "--no-plots"]
+    assert main([*common, "--out", str(tmp_path / "eager")]) == 0
+    assert main([*common, "--compiled", "--out", str(tmp_path / "compiled")]) == 0
+    eager = nn.load(tmp_path / "eager" / "model.json")
+    compiled = nn.load(tmp_path / "compiled" / "model.json")
+    for p, q in zip(eager.parameters(), compiled.parameters(), strict=True):
+        assert q.data == pytest.approx(p.data, abs=1e-12)

@@ -226,3 +226,104 @@ def _small_run() -> tuple[MLP, History, list[list[float]], list[int]]:
     X, y = data.make_moons(20, seed=0)
     model = MLP(2, [4, 1], rng=random.Random(0))
     return model, fit(model, X, y, steps=3, progress=False), X, y
+
+
+# --- fit(compiled=True): the compiled replay trains exactly like eager ------------------
+
+
+def _train_twice(
+    loss: str, X: list[list[float]], y: list[int], nout: int, **kwargs: Any
+) -> tuple[tuple[MLP, History], tuple[MLP, History]]:
+    runs = []
+    for compiled in (False, True):
+        model = MLP(len(X[0]), [6, 5, nout], rng=random.Random(3))
+        # SGD, not Adam: Adam divides by sqrt(v), which turns a rounding-level
+        # difference in a near-zero gradient into a visible difference in the step.
+        optimizer = SGD(model.parameters(), lr=0.1, momentum=0.9)
+        history = fit(
+            model,
+            X,
+            y,
+            loss=loss,
+            optimizer=optimizer,
+            l2=1e-3,
+            progress=False,
+            compiled=compiled,
+            **kwargs,
+        )
+        runs.append((model, history))
+    return runs[0], runs[1]
+
+
+@pytest.mark.parametrize("loss", ["hinge", "mse", "bce", "cross_entropy"])
+@pytest.mark.parametrize("batch_size", [None, 3, 16])
+def test_compiled_training_matches_eager(loss: str, batch_size: int | None) -> None:
+    # Batches of 3 run the float program per example; 16 and the full batch mix
+    # numpy batches (groups of >= 8 sharing a program) with float calls.
+    if loss == "cross_entropy":
+        X, y = data.make_spirals(40, seed=2, n_classes=3)
+    else:
+        X, y = data.make_moons(40, noise=0.2, seed=2)
+    (eager, h_eager), (comp, h_comp) = _train_twice(
+        loss, X, y, 3 if loss == "cross_entropy" else 1, steps=8, batch_size=batch_size
+    )
+    for p, q in zip(eager.parameters(), comp.parameters(), strict=True):
+        assert q.data == pytest.approx(p.data, abs=1e-12)
+        assert q.grad == pytest.approx(p.grad, abs=1e-12)
+    assert h_comp.loss == pytest.approx(h_eager.loss, abs=1e-12)
+    assert h_comp.accuracy == h_eager.accuracy
+    assert h_comp.lr == h_eager.lr
+
+
+def test_compiled_regression_takes_the_target_as_an_input() -> None:
+    rng = random.Random(5)
+    X = [[rng.uniform(-1, 1), rng.uniform(-1, 1)] for _ in range(30)]
+    y = [x0 * x1 + 0.5 for x0, x1 in X]  # real targets: one program, target as input
+    (eager, h_eager), (comp, h_comp) = _train_twice("mse", X, y, 1, steps=5)  # type: ignore[arg-type]
+    assert h_comp.loss == pytest.approx(h_eager.loss, abs=1e-12)
+    assert all(math.isnan(a) for a in h_comp.accuracy)
+    for p, q in zip(eager.parameters(), comp.parameters(), strict=True):
+        assert q.data == pytest.approx(p.data, abs=1e-12)
+
+
+def test_compiled_demo_reaches_full_accuracy() -> None:
+    X, y = data.make_moons(100, noise=0.1, seed=1337)
+    model = MLP(2, [16, 16, 1], rng=random.Random(1337))
+    history = fit(
+        model,
+        X,
+        y,
+        l2=1e-4,
+        optimizer=SGD(model.parameters(), lr=1.0),
+        schedule=schedules.LinearDecay(1.0, 0.1, 100),
+        progress=False,
+        compiled=True,
+    )
+    assert history.accuracy[-1] == 1.0
+    assert nn.accuracy(model, X, y) == 1.0
+
+
+def test_compiled_needs_a_loss_name() -> None:
+    X, y = data.make_moons(10, seed=0)
+    model = MLP(2, [2, 1], rng=random.Random(0))
+    before = [p.data for p in model.parameters()]
+    with pytest.raises(ValueError, match="compiled=True needs a loss name"):
+        fit(model, X, y, loss=losses.mse, compiled=True, progress=False)
+    assert [p.data for p in model.parameters()] == before
+
+
+def test_compiled_divergence_stops_with_a_clear_error() -> None:
+    X, y = data.make_moons(20, seed=0)
+    model = MLP(2, [8, 8, 1], rng=random.Random(0))
+    with pytest.raises(DivergenceError, match="smaller learning rate") as info:
+        fit(
+            model,
+            X,
+            y,
+            loss="mse",
+            optimizer=SGD(model.parameters(), lr=1e150),
+            steps=50,
+            progress=False,
+            compiled=True,
+        )
+    assert 1 < len(info.value.history) < 50
