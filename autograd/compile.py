@@ -48,15 +48,17 @@ compiled programs.
 from __future__ import annotations
 
 import builtins
+import functools
 import itertools
 import linecache
 import math
 import re
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from autograd import ops
+from autograd import engine, ops
 from autograd.engine import Op, Value, _relabel, as_float, topological_order
 
 __all__ = ["Program", "compile"]
@@ -71,10 +73,11 @@ _TERMS_PER_LINE = 32
 
 # Names the generated code may use besides the templates' helpers, bound at load time.
 _RUNTIME_NAMES = ("ERRORS", "as_float", "dispatch", "diagnose")
-_NUMPY_NAMES = ("np", "np_sigmoid", "np_softplus")
+_NUMPY_NAMES = ("np", "np_sigmoid", "np_softplus", "np_logsumexp")
 
 _SUM = ops.OPS["sum"]
 _DOT = ops.OPS["dot"]
+_LSE = ops.OPS["logsumexp"]
 
 
 # --- the templates: how each built-in op reads as Python ------------------------
@@ -101,8 +104,8 @@ class Template:
     np_grads: tuple[str, ...] | None = None
 
 
-#: Built-in ops written inline. `sum` and `dot` (variadic) are written by
-#: `_Writer._variadic`; `pow` with a constant integer exponent by `_Writer._pow`.
+#: Built-in ops written inline. The variadic `sum`, `dot` and `logsumexp` are written by
+#: `_Writer` itself, and so is `pow` with a constant exponent (`_Writer._pow_forward`).
 TEMPLATES: dict[Op, Template] = {
     ops.add: Template("{0} + {1}", ("{g}", "{g}")),
     ops.sub: Template("{0} - {1}", ("{g}", "-{g}")),
@@ -187,6 +190,7 @@ _SCALAR_HELPERS: dict[str, Any] = {
     "pow": ops.pow.forward,
     "pow_dx": _rule(ops.pow, 0),
     "pow_dy": _rule(ops.pow, 1),
+    "logsumexp": _LSE.forward,
     "inf": math.inf,
     "nan": math.nan,
 }
@@ -204,7 +208,18 @@ def _numpy_helpers(np: Any) -> dict[str, Any]:
     def np_softplus(x: Any) -> Any:
         return np.where(x > 0.0, x, 0.0) + np.log1p(np.exp(-np.abs(x)))
 
-    return {"np": np, "np_sigmoid": np_sigmoid, "np_softplus": np_softplus}
+    def np_logsumexp(*xs: Any) -> Any:
+        m = functools.reduce(np.maximum, xs)
+        with np.errstate(divide="ignore", invalid="ignore"):  # the infinite m's, replaced below
+            total = builtins.sum(np.exp(x - m) for x in xs)
+            return np.where(np.isinf(m), m, m + np.log(total))
+
+    return {
+        "np": np,
+        "np_sigmoid": np_sigmoid,
+        "np_softplus": np_softplus,
+        "np_logsumexp": np_logsumexp,
+    }
 
 
 # Gradient templates of the form `g` or `g * {k}`: for a parameter in numpy mode
@@ -286,6 +301,7 @@ class _Trace:
 
     def _check_inputs(self, inputs: list[Value]) -> list[int]:
         positions: list[int] = []
+        taken: set[int] = set()
         for k, v in enumerate(inputs):
             if not isinstance(v, Value):
                 raise TypeError(
@@ -302,8 +318,9 @@ class _Trace:
                     "the output does not depend on it"
                 )
             i = self.index[v]
-            if i in positions:
+            if i in taken:
                 raise ValueError(f"compile: input {k} ({_name_of(v)}) is listed twice")
+            taken.add(i)
             positions.append(i)
         return positions
 
@@ -360,7 +377,9 @@ class _Writer:
         """The statements computing node i into its local."""
         t = self.t
         node = t.nodes[i]
-        comment = f"  # {' '.join(node.label.splitlines())}" if node.label else ""
+        # Labels go into comments: anything but printable characters becomes a space.
+        label = "".join(c if c.isprintable() else " " for c in node.label)
+        comment = f"  # {label}" if label.strip() else ""
         if node._fn is None:
             if i in t.input_pos:
                 return []
@@ -371,6 +390,9 @@ class _Writer:
         name = f"v{i}"
         if op is _SUM or op is _DOT:
             return self._variadic(name, op, args, refs)
+        if op is _LSE:
+            fn = "np_logsumexp" if self.vec(i) else "logsumexp"
+            return [f"{name} = {fn}({', '.join(refs)}){comment}"]
         if op in TEMPLATES:
             tpl = TEMPLATES[op]
             text = tpl.np_forward if self.vec(i) and tpl.np_forward else tpl.forward
@@ -443,6 +465,9 @@ class _Writer:
                 else:
                     out.append((k, f"{g} * {refs[other]}", other))
             return [], out
+        if op is _LSE:  # d/dxk = e^(xk - lse)
+            exp = "np.exp" if self.vec(i) else "exp"
+            return [], [(k, f"{g} * {exp}({refs[k]} - {ans})", None) for k in wanted]
         if op in TEMPLATES:
             tpl = TEMPLATES[op]
             texts = tpl.np_grads if self.vec(i) and tpl.np_grads else tpl.grads
@@ -461,7 +486,7 @@ class _Writer:
                 call_args = f"n, {call_args}"
             else:
                 rule = self.bind(op.vjp_all, f"{op.name}_vjp")
-            pre = [f"d{i} = {rule}({call_args})"]
+            pre = [f"d{i} = {'' if vec else 'tuple'}({rule}({call_args}))"]
             return pre, [(k, f"d{i}[{k}]", None) for k in wanted]
         assert op.vjps is not None
         for k in wanted:
@@ -618,11 +643,15 @@ def _tuple(names: Sequence[str]) -> str:
 _counter = itertools.count()
 
 
-def _load(source: str, helpers: dict[str, Any], params: list[Value]) -> tuple[Any, Any]:
+def _load(
+    owner: object, source: str, helpers: dict[str, Any], params: list[Value]
+) -> tuple[Any, Any]:
     """Compile the generated module once and build its two functions."""
     filename = f"<tapegrad program {next(_counter)}>"
-    # Registered with linecache so tracebacks through generated code show its lines.
+    # Registered with linecache so tracebacks through generated code show its
+    # lines, for as long as the program that owns the code lives.
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    weakref.finalize(owner, linecache.cache.pop, filename, None)
     code = builtins.compile(source, filename, "exec")
     namespace: dict[str, Any] = {}
     exec(code, namespace)
@@ -652,7 +681,9 @@ class _Vectorized:
             except TypeError:
                 result = None
             except ValueError:  # maybe a genuine domain error: retry per example
-                return self._loop(np, n, args)
+                result = self._loop(np, n, args)
+                self.whole = False  # every example went through: the arrays were the problem
+                return result
             if result is not None:
                 self.whole = True
                 return result
@@ -718,7 +749,8 @@ class Program:
         writer = _Writer(t, vector=False)
         self.source: str = writer.source()
         helpers = self._runtime_helpers(writer.helpers)
-        self._forward, self._backward = _load(self.source, helpers, self._params)
+        self._forward, self._backward = _load(self, self.source, helpers, self._params)
+        self._epoch = -1  # the first backward checks for gradients left as Values
         self._numpy_source: str | None = None
         self._numpy_fns: tuple[Any, Any] | None = None
 
@@ -773,9 +805,22 @@ class Program:
         """
         if len(inputs) != len(self.inputs):
             raise self._arity_error(inputs)
+        if self._epoch != engine.graph_grads_epoch:
+            self._float_grads()
         if self._single:
             return self._backward(*inputs, gradient)
         return self._backward(*inputs, *self._seeds(gradient))
+
+    def _float_grads(self) -> None:
+        """Gradients left as Values by `backward(create_graph=True)` become their floats.
+
+        A plain eager backward replaces such a gradient with its value plus the
+        new gradient, a float, and never extends its graph; so does the program.
+        """
+        self._epoch = engine.graph_grads_epoch
+        for p in self._params:
+            if isinstance(p.grad, Value):
+                p.grad = p.grad.data
 
     def _seeds(self, gradient: Any) -> tuple[Any, ...]:
         k = len(self.outputs)
@@ -805,7 +850,7 @@ class Program:
             source = writer.source()
             helpers = self._runtime_helpers(writer.helpers)
             helpers.update(_numpy_helpers(np))
-            self._numpy_fns = _load(source, helpers, self._params)
+            self._numpy_fns = _load(self, source, helpers, self._params)
             self._numpy_source = source
         return self._numpy_fns
 
@@ -848,7 +893,10 @@ class Program:
             if isinstance(x, float):
                 arrays.append(x)
                 continue
-            a = np.asarray(x, dtype=np.float64)
+            a = np.asarray(x)
+            if a.dtype.kind not in "biuf":
+                raise TypeError(f"input {k}: batches are arrays of real numbers, got {a.dtype}")
+            a = a.astype(np.float64, copy=False)
             if a.ndim != 1:
                 raise ValueError(f"input {k}: batches are 1-D arrays, got shape {a.shape}")
             if n is not None and len(a) != n:

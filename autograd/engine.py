@@ -23,6 +23,11 @@ _NO_GRAD = 1
 _ANOMALY = 2
 _mode: ContextVar[int] = ContextVar("tapegrad_mode", default=0)
 
+# Counts the backward(create_graph=True) passes that left Values in `.grad`
+# fields: a compiled program, which adds floats into `.grad`, turns such
+# gradients back into floats first (as a plain backward does) when it changes.
+graph_grads_epoch = 0
+
 
 @contextmanager
 def no_grad() -> Iterator[None]:
@@ -330,6 +335,9 @@ def _backprop(
             if not create_graph:  # plain accumulation: never grow a graph here
                 g = g.data if isinstance(g, Value) else g
             n.grad = g + new
+        if create_graph:
+            global graph_grads_epoch
+            graph_grads_epoch += 1
     return result
 
 

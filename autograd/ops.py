@@ -289,6 +289,19 @@ def _dot_vjp(g: Any, ans: Any, *wx: Any) -> list[Any]:
     return [g * x for x in wx[n:]] + [g * w for w in wx[:n]]
 
 
+@custom_op(name="logsumexp")
+def _logsumexp(*xs: float) -> float:
+    """log(e^x0 + ... + e^xn), computed as m + log(sum e^(xi - m)) with m the largest xi."""
+    m = builtins.max(xs)
+    if math.isinf(m):  # all -inf: log 0 = -inf; any +inf: +inf
+        return float(m)
+    return m + math.log(builtins.sum([math.exp(x - m) for x in xs]))
+
+
+# d/dxi logsumexp = e^(xi - lse) = softmax(x)_i. Every exponent is <= 0: nothing overflows.
+_logsumexp.defvjp_all(lambda g, ans, *xs: [g * exp(x - ans) for x in xs])
+
+
 def sum(values: Iterable[Any]) -> Any:
     """Sum of numbers or Values as one graph node (not a chain of additions).
 
@@ -306,6 +319,19 @@ def dot(ws: Sequence[Any], xs: Sequence[Any]) -> Any:
     if len(ws) != len(xs):
         raise ValueError(f"dot needs sequences of equal length, got {len(ws)} and {len(xs)}")
     return _dot(*ws, *xs) if ws else 0.0
+
+
+def logsumexp(values: Iterable[Any]) -> Any:
+    """``log(sum(exp(v) for v in values))`` as one graph node, exact for large |v|.
+
+    The largest value is taken out before exponentiating, inside the op, so the
+    shift follows the values at every evaluation (also in a compiled program).
+    Its derivative is the softmax of the values.
+    """
+    vals = tuple(values)
+    if not vals:
+        raise ValueError("logsumexp of an empty sequence (the result would be -inf)")
+    return _logsumexp(*vals)
 
 
 #: Every built-in op by name: the table the tests check property by property.
@@ -331,6 +357,7 @@ OPS: dict[str, Op] = {
         softplus,
         _sum,
         _dot,
+        _logsumexp,
     )
 }
 

@@ -153,10 +153,8 @@ def _cross_entropy_one(logits: Sequence[Scalar], target: int) -> Any:
         raise ValueError(
             f"cross_entropy: target index {target} is out of range for {len(logits)} classes"
         )
-    # log-sum-exp, shifted by the largest logit so no exp() exceeds 1; the shift is a
-    # constant (taken from .data) because lse(x) = m + lse(x - m) for any m.
-    m = max(_data(v) for v in logits)
-    lse = ops.log(ops.sum([ops.exp(v - m) for v in logits])) + m
+    # log-sum-exp as one op, which shifts by the largest logit inside (no exp overflows)
+    lse = ops.logsumexp(logits)
     return lse - logits[target]
 
 

@@ -172,6 +172,7 @@ def _eager_step(model: Module, loss_fn: Callable[[Any, Any], Value], l2: float) 
 @dataclass
 class _Traced:
     program: Program
+    columns: list[int]  # the features the program takes (those the loss depends on)
     takes_target: bool  # the target is the program's last input (else it is a constant)
     is_list: bool  # the model returns a list of outputs
 
@@ -186,7 +187,9 @@ class _CompiledStep:
     share a program) with the term's gradient seeded with ``1/n``: the
     parameters get exactly the gradients of the batch's mean loss. A target the
     loss keeps in the graph (mse, bce) is an input of the program; one it turns
-    into a constant (hinge's sign, a class index) gets a program per value.
+    into a constant (hinge's sign, a class index) gets a program per value. The
+    trace runs on the first example that needs the program, so a model defined
+    only for some inputs (a log, a division) traces where it is defined.
     """
 
     def __init__(self, model: Module, loss_fn: Callable[[Any, Any], Value], l2: float) -> None:
@@ -197,28 +200,35 @@ class _CompiledStep:
         params = model.parameters()
         self.penalty = compile(l2 * _losses.l2(params)) if l2 and params else None
 
-    def program(self, n: int, target: Any) -> _Traced:
-        """The program for examples of ``n`` features and this target (traced on first use)."""
+    def program(self, x: Sequence[float], target: Any) -> _Traced:
+        """The program for examples like ``x`` with this target (traced on first use)."""
+        n = len(x)
         traced = self.shared.get(n) or self.keyed.get((n, target))
         if traced is not None:
             return traced
-        xs = [Value(0.0, label=f"x{j}") for j in range(n)]
+        xs = [Value(v, label=f"x{j}") for j, v in enumerate(x)]
         out = self.model(xs)
         outs = out if isinstance(out, list) else [out]
         t = Value(target, label="target") if isinstance(target, float) else target
         term = self.loss_fn(out, t)
-        if isinstance(t, Value) and any(v is t for v in topological_order(term)):
-            traced = _Traced(compile([term, *outs], [*xs, t]), True, isinstance(out, list))
+        reached = set(topological_order(term))
+        for o in outs:
+            reached.update(topological_order(o))
+        columns = [j for j, v in enumerate(xs) if v in reached]  # a feature may go unused
+        inputs = [xs[j] for j in columns]
+        is_list = isinstance(out, list)
+        if isinstance(t, Value) and t in reached:
+            traced = _Traced(compile([term, *outs], [*inputs, t]), columns, True, is_list)
             self.shared[n] = traced
         else:
-            traced = _Traced(compile([term, *outs], xs), False, isinstance(out, list))
+            traced = _Traced(compile([term, *outs], inputs), columns, False, is_list)
             self.keyed[(n, target)] = traced
         return traced
 
     def __call__(self, xb: list[list[float]], tb: list[Any]) -> tuple[float, Outputs]:
         groups: dict[int, tuple[_Traced, list[int]]] = {}
         for i, (x, t) in enumerate(zip(xb, tb, strict=True)):
-            traced = self.program(len(x), t)
+            traced = self.program(x, t)
             groups.setdefault(id(traced), (traced, []))[1].append(i)
         self.model.zero_grad()
         seed = 1.0 / len(xb)
@@ -227,8 +237,11 @@ class _CompiledStep:
         for traced, members in groups.values():
             prog = traced.program
             seeds = (seed,) + (0.0,) * (len(prog.outputs) - 1)
-            rows = [[*xb[i], tb[i]] if traced.takes_target else xb[i] for i in members]
-            if len(members) >= _NUMPY_FROM:
+            rows = [
+                [xb[i][j] for j in traced.columns] + ([tb[i]] if traced.takes_target else [])
+                for i in members
+            ]
+            if len(members) >= _NUMPY_FROM and prog.inputs:
                 import numpy as np
 
                 columns = [np.array(c, dtype=float) for c in zip(*rows, strict=True)]

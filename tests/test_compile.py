@@ -182,7 +182,7 @@ def test_full_batch_mean_loss_gradient_equals_seeded_per_example_calls() -> None
 
 
 def test_every_builtin_op_is_written_inline() -> None:
-    inline = set(TEMPLATES) | {ops.OPS["sum"], ops.OPS["dot"]}
+    inline = set(TEMPLATES) | {ops.OPS[name] for name in ("sum", "dot", "logsumexp")}
     assert set(ops.OPS.values()) <= inline
 
 
@@ -279,6 +279,18 @@ def test_stable_activations_at_extreme_inputs() -> None:
     check_program(build, [[-1000.0], [-30.0], [0.0], [40.0], [1000.0]], prog)
 
 
+def test_logsumexp_shifts_by_the_current_maximum_not_the_traced_one() -> None:
+    # Traced at x = 0, run at +-1000: a shift frozen at trace time would overflow
+    # exp() or take log(0); the op shifts by the largest argument at every call.
+    w1, w2 = Value(1.0), Value(-2.0)
+    x = Value(0.0)
+
+    def build(v: list[Value]) -> Value:
+        return ops.logsumexp([v[0] * w1, v[0] * w2, w1 + w2, 3.0])
+
+    check_program(build, [[-1000.0], [-3.0], [0.0], [2.5], [1000.0]], compile(build([x]), [x]))
+
+
 def test_sqrt_at_zero_gives_eager_infinite_gradient() -> None:
     w = Value(0.0)
     x = Value(1.0)
@@ -313,6 +325,37 @@ def test_long_sums_and_dots_compile() -> None:
 
 
 # --- calling conventions --------------------------------------------------------------
+
+
+def test_gradients_left_as_values_by_create_graph_become_floats_like_eager() -> None:
+    x, w = Value(0.3), Value(1.2)
+    (ops.tanh(x * w) * w).backward(create_graph=True)
+    assert isinstance(w.grad, Value)
+    first = w.grad.data
+    prog = compile(ops.tanh(x * w) * w, [x])
+    prog.backward(0.5)
+    eager_w = Value(1.2)
+    eager_w.grad = Value(first)  # the same state, then a plain eager backward
+    (ops.tanh(Value(0.5) * eager_w) * eager_w).backward()
+    assert type(w.grad) is float and type(eager_w.grad) is float
+    assert close(w.grad, eager_w.grad)
+    prog.backward(0.5)  # and from then on plain accumulation
+    assert type(w.grad) is float
+
+
+def test_generated_source_is_released_with_its_program() -> None:
+    import gc
+    import linecache
+
+    before = set(linecache.cache)
+    x = Value(1.0)
+    prog = compile(x * Value(2.0), [x])
+    prog.numpy_source  # noqa: B018  (generates the numpy variant too)
+    ours = set(linecache.cache) - before
+    assert len(ours) == 2  # tracebacks can show the generated lines while it lives
+    del prog
+    gc.collect()
+    assert not ours & set(linecache.cache)
 
 
 def test_parameters_are_read_live_and_gradients_accumulate() -> None:
@@ -437,7 +480,7 @@ def test_repr_and_sources_are_readable() -> None:
 
 
 def test_odd_labels_and_op_names_cannot_break_the_source() -> None:
-    w = Value(0.5, label="np\nraise SystemExit  # tanh")
+    w = Value(0.5, label="np\nraise SystemExit \x00 # tanh")
     x = Value(1.0, label="dispatch")
     weird = custom_op(lambda v: 2.0 * v, name="1 weird-op!")
     weird.defvjp(lambda g, ans, v: 2.0 * g)
@@ -485,6 +528,8 @@ def test_batch_shapes_are_checked() -> None:
     with pytest.raises(TypeError, match="numpy arrays as inputs"):
         prog.backward(1.0, 1.0, gradient=np.ones(2))
     assert prog(np.zeros(0), np.zeros(0)).shape == (0,)
+    with pytest.raises(TypeError, match="real numbers, got complex128"):
+        prog(np.zeros(3, dtype=complex), 1.0)
 
 
 # --- custom ops ------------------------------------------------------------------------
@@ -517,14 +562,23 @@ def poly(*xs: float) -> float:
 poly.defvjp_all(lambda g, ans, *xs: [g * 2 * (k + 1) * x for k, x in enumerate(xs)])
 
 
+@custom_op
+def squares(*xs: float) -> float:
+    return float(sum(x * x for x in xs))
+
+
+squares.defvjp_all(lambda g, ans, *xs: (2.0 * g * x for x in xs))  # a generator, as eager allows
+
+
 @pytest.mark.parametrize(
     "make",
     [
         lambda x, w: softsign(x * w) * w,
         lambda x, w: scalar_only(x, w) + scalar_only(w, 2.0),
         lambda x, w: poly(x, w, 3.0, x * w),
+        lambda x, w: squares(x * w, w, 0.5),
     ],
-    ids=["vectorizable", "scalar-only", "variadic"],
+    ids=["vectorizable", "scalar-only", "variadic", "generator-rule"],
 )
 def test_custom_ops_match_eager(make: Callable[[Any, Any], Value]) -> None:
     w = Value(0.8, label="w")

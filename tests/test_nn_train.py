@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import nn
-from autograd import Value
+from autograd import Value, ops
 from nn import MLP, SGD, Adam, data, fit, losses, schedules
 from nn.train import DivergenceError, History
 
@@ -301,6 +301,66 @@ def test_compiled_demo_reaches_full_accuracy() -> None:
     )
     assert history.accuracy[-1] == 1.0
     assert nn.accuracy(model, X, y) == 1.0
+
+
+def test_compiled_cross_entropy_with_logits_far_from_those_at_the_trace() -> None:
+    # Features in the thousands make logits in the thousands: log-sum-exp must
+    # shift by each example's own largest logit, not one frozen at the trace.
+    X = [[800.0, -900.0], [-700.0, 850.0], [900.0, 900.0], [0.1, 0.2]] * 3
+    y = [0, 1, 2, 1] * 3
+    runs = []
+    for compiled in (False, True):
+        model = MLP(2, [4, 3], rng=random.Random(0))
+        history = fit(
+            model,
+            X,
+            y,
+            loss="cross_entropy",
+            optimizer=SGD(model.parameters(), lr=1e-6),
+            steps=3,
+            progress=False,
+            compiled=compiled,
+        )
+        runs.append((model, history))
+    (eager, h_eager), (comp, h_comp) = runs
+    assert all(math.isfinite(v) for v in h_comp.loss)
+    assert h_comp.loss == pytest.approx(h_eager.loss, rel=1e-12)
+    for p, q in zip(eager.parameters(), comp.parameters(), strict=True):
+        assert q.data == pytest.approx(p.data, rel=1e-12, abs=1e-12)
+
+
+class _LogModel(nn.Module):
+    """Defined only for positive inputs, and blind to the third feature."""
+
+    def __init__(self) -> None:
+        self.w = Value(0.5)
+        self.b = Value(0.1)
+
+    def __call__(self, x: list[Any]) -> Value:
+        return self.w * ops.log(x[0]) + self.b / x[1]
+
+
+def test_compiled_traces_on_real_examples_and_skips_unused_features() -> None:
+    X = [[1.0 + i, 2.0 + i, -5.0 * i] for i in range(20)]
+    y = [i % 2 for i in range(20)]
+    runs = []
+    for compiled in (False, True):
+        model = _LogModel()
+        history = fit(
+            model,
+            X,
+            y,
+            loss="hinge",
+            optimizer=SGD(model.parameters(), lr=0.1),
+            steps=4,  # full batches: one numpy batch of 10 examples per label
+            progress=False,
+            compiled=compiled,
+        )
+        runs.append((model, history))
+    (eager, h_eager), (comp, h_comp) = runs
+    assert h_comp.loss == pytest.approx(h_eager.loss, abs=1e-12)
+    for p, q in zip(eager.parameters(), comp.parameters(), strict=True):
+        assert q.data == pytest.approx(p.data, abs=1e-12)
 
 
 def test_compiled_needs_a_loss_name() -> None:
