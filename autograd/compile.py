@@ -210,7 +210,7 @@ def _numpy_helpers(np: Any) -> dict[str, Any]:
 
     def np_logsumexp(*xs: Any) -> Any:
         m = functools.reduce(np.maximum, xs)
-        with np.errstate(divide="ignore", invalid="ignore"):  # the infinite m's, replaced below
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # inf m: replaced
             total = builtins.sum(np.exp(x - m) for x in xs)
             return np.where(np.isinf(m), m, m + np.log(total))
 
@@ -715,6 +715,14 @@ class _Vectorized:
         return [None if col[0] is None else np.array(col, dtype=float) for col in zip(*rows)]
 
 
+def _real_array(np: Any, x: Any, what: str) -> Any:
+    """`x` as an array of float64, refusing complex numbers (whose imaginary part would be lost)."""
+    a = np.asarray(x)
+    if a.dtype.kind == "c" or (a.dtype.kind == "O" and any(isinstance(v, complex) for v in a.flat)):
+        raise TypeError(f"{what}: batches are arrays of real numbers, got {a.dtype}")
+    return a.astype(np.float64, copy=False)
+
+
 def _numpy() -> Any:
     import numpy  # lazily: `import autograd` stays instant
 
@@ -893,10 +901,7 @@ class Program:
             if isinstance(x, float):
                 arrays.append(x)
                 continue
-            a = np.asarray(x)
-            if a.dtype.kind not in "biuf":
-                raise TypeError(f"input {k}: batches are arrays of real numbers, got {a.dtype}")
-            a = a.astype(np.float64, copy=False)
+            a = _real_array(np, x, f"input {k}")
             if a.ndim != 1:
                 raise ValueError(f"input {k}: batches are 1-D arrays, got shape {a.shape}")
             if n is not None and len(a) != n:
@@ -911,7 +916,7 @@ class Program:
             if isinstance(s, float):
                 seeds[k] = np.full(n, s) if t.batched[t.outputs[k]] else s * n
             else:
-                s = np.asarray(s, dtype=np.float64)
+                s = _real_array(np, s, "gradient")
                 if s.shape != (n,):
                     raise ValueError(f"gradient: expected shape ({n},), got {s.shape}")
                 seeds[k] = s if t.batched[t.outputs[k]] else float(s.sum())

@@ -311,6 +311,8 @@ def _backprop(
     root.grad = gradient
     check = bool(_mode.get() & _ANOMALY)
     if create_graph:
+        global graph_grads_epoch
+        graph_grads_epoch += 1  # before the pass: one that fails may leave Values in .grad
         token = _mode.set(_mode.get() & ~_NO_GRAD)
         try:
             _pass_graph(order, check)
@@ -335,9 +337,6 @@ def _backprop(
             if not create_graph:  # plain accumulation: never grow a graph here
                 g = g.data if isinstance(g, Value) else g
             n.grad = g + new
-        if create_graph:
-            global graph_grads_epoch
-            graph_grads_epoch += 1
     return result
 
 
@@ -377,6 +376,7 @@ def _pass_float(order: list[Value], check: bool) -> None:
         xs = [a.data if isinstance(a, Value) else a for a in args]
         grads = _vjp(op, g, node.data, xs, args)
         if check:
+            grads = tuple(grads)  # a rule may return a generator: read it once, here
             _check_grads(node, grads)
         for a, d in zip(args, grads):
             if isinstance(a, Value):
@@ -392,6 +392,7 @@ def _pass_graph(order: list[Value], check: bool) -> None:
         args = node._args if node._args is not None else node._prev
         grads = _vjp(op, node.grad, node, args, args)
         if check:
+            grads = tuple(grads)
             _check_grads(node, grads)
         for a, d in zip(args, grads):
             if isinstance(a, Value):

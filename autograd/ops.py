@@ -293,8 +293,8 @@ def _dot_vjp(g: Any, ans: Any, *wx: Any) -> list[Any]:
 def _logsumexp(*xs: float) -> float:
     """log(e^x0 + ... + e^xn), computed as m + log(sum e^(xi - m)) with m the largest xi."""
     m = builtins.max(xs)
-    if math.isinf(m):  # all -inf: log 0 = -inf; any +inf: +inf
-        return float(m)
+    if math.isinf(m):  # all -inf: log 0 = -inf; any +inf: +inf; unless there is a NaN
+        return math.nan if builtins.any(x != x for x in xs) else float(m)
     return m + math.log(builtins.sum([math.exp(x - m) for x in xs]))
 
 

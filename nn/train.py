@@ -208,7 +208,10 @@ class _CompiledStep:
             return traced
         xs = [Value(v, label=f"x{j}") for j, v in enumerate(x)]
         out = self.model(xs)
-        outs = out if isinstance(out, list) else [out]
+        outs = [
+            o if isinstance(o, Value) else Value(o)
+            for o in (out if isinstance(out, list) else [out])
+        ]
         t = Value(target, label="target") if isinstance(target, float) else target
         term = self.loss_fn(out, t)
         reached = set(topological_order(term))
@@ -314,8 +317,9 @@ def fit(
         compiled: Replay each example's forward and backward with a compiled
             program (:func:`autograd.compile`) instead of building the graph
             every step: the same gradients (to rounding), many times faster.
-            The model and loss are traced once per target value, so they must
-            not branch on the data in Python; needs a loss name, not a callable.
+            The model and loss are traced once (per target value for hinge and
+            cross_entropy, whose targets become constants), so they must not
+            branch on the data in Python; needs a loss name, not a callable.
 
     Returns:
         The :class:`History` of loss, accuracy and learning rate, one entry per step.

@@ -343,6 +343,18 @@ def test_gradients_left_as_values_by_create_graph_become_floats_like_eager() -> 
     assert type(w.grad) is float
 
 
+def test_a_create_graph_pass_that_fails_still_makes_programs_check_for_value_grads() -> None:
+    x, w = Value(0.3), Value(1.2)
+    prog = compile(ops.tanh(x * w) * w, [x])
+    prog.backward(0.5)
+    w.grad = 0.0
+    out = (ops.sqrt(Value(0.0)) + ops.tanh(x * w)) * w  # sqrt'(0) is infinite
+    with pytest.raises(FloatingPointError), autograd.detect_anomaly():
+        out.backward(create_graph=True)
+    prog.backward(0.5)
+    assert type(w.grad) is float
+
+
 def test_generated_source_is_released_with_its_program() -> None:
     import gc
     import linecache
@@ -530,6 +542,10 @@ def test_batch_shapes_are_checked() -> None:
     assert prog(np.zeros(0), np.zeros(0)).shape == (0,)
     with pytest.raises(TypeError, match="real numbers, got complex128"):
         prog(np.zeros(3, dtype=complex), 1.0)
+    with pytest.raises(TypeError, match="gradient: batches are arrays of real numbers"):
+        prog.backward(np.zeros(3), 1.0, gradient=np.ones(3, dtype=complex))
+    objects = np.array([1.0, 2.0], dtype=object)  # real numbers held as objects are fine
+    assert prog(objects, 1.0).tolist() == [2.0, 4.0]
 
 
 # --- custom ops ------------------------------------------------------------------------

@@ -184,3 +184,21 @@ def test_wrong_number_of_arguments_and_empty_domain() -> None:
 def test_builtin_ops_are_plain_functions_too() -> None:
     assert ops.cos(0.0) == 1.0
     assert isinstance(ops.cos(Value(0.0)), Value)
+
+
+def test_a_rule_may_return_a_generator_also_under_detect_anomaly() -> None:
+    @custom_op
+    def squares(*xs: float) -> float:
+        return float(sum(x * x for x in xs))
+
+    squares.defvjp_all(lambda g, ans, *xs: (2.0 * g * x for x in xs))
+    for checked in (False, True):
+        for create_graph in (False, True):
+            a = Value(3.0)
+            out = squares(a, 2.0)
+            if checked:
+                with detect_anomaly():
+                    out.backward(create_graph=create_graph)
+            else:
+                out.backward(create_graph=create_graph)
+            assert float(getattr(a.grad, "data", a.grad)) == 6.0, (checked, create_graph)

@@ -387,3 +387,27 @@ def test_compiled_divergence_stops_with_a_clear_error() -> None:
             compiled=True,
         )
     assert 1 < len(info.value.history) < 50
+
+
+class _FixedLogit(nn.Module):
+    """Two class scores, the second a plain number: the model's outputs need not all be Values."""
+
+    def __init__(self) -> None:
+        self.w = Value(0.5)
+
+    def __call__(self, x: list[Any]) -> list[Any]:
+        return [self.w * x[0], 0.25]
+
+
+def test_compiled_accepts_outputs_that_are_plain_numbers() -> None:
+    X = [[float(i - 5)] for i in range(10)]
+    y = [int(i > 5) for i in range(10)]
+    histories = []
+    for compiled in (False, True):
+        model = _FixedLogit()
+        histories.append(
+            fit(model, X, y, loss="cross_entropy", steps=3, progress=False, compiled=compiled)
+        )
+        assert model.w.data != 0.5
+    assert histories[1].loss == pytest.approx(histories[0].loss, abs=1e-12)
+    assert histories[1].accuracy == histories[0].accuracy

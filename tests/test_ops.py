@@ -209,3 +209,15 @@ def test_every_op_is_declared_through_custom_op() -> None:
         assert isinstance(op, Op), name
         assert op.vjps is not None or op.vjp_all is not None, name
         assert op.forward.__doc__, f"{name} has no one-line math docstring"
+
+
+def test_logsumexp_special_values() -> None:
+    inf, nan = math.inf, math.nan
+    assert ops.logsumexp([-inf, -inf]) == -inf
+    assert ops.logsumexp([inf, 1.0]) == inf
+    for args in ([-inf, nan], [inf, nan], [1.0, nan, inf], [nan, inf], [nan, 1.0], [1.0, nan]):
+        assert math.isnan(ops.logsumexp(args)), args  # whatever max() makes of the NaN
+    assert ops.logsumexp([1000.0, 1000.0]) == pytest.approx(1000.0 + math.log(2.0), rel=1e-15)
+    assert ops.logsumexp([2.5]) == 2.5
+    with pytest.raises(ValueError, match="empty"):
+        ops.logsumexp([])
