@@ -75,6 +75,9 @@ _TERMS_PER_LINE = 32
 _RUNTIME_NAMES = ("ERRORS", "as_float", "dispatch", "diagnose")
 _NUMPY_NAMES = ("np", "np_sigmoid", "np_softplus", "np_logsumexp")
 
+# Stands for the default arguments in a signature until the source knows them.
+_BOUND = "__bound__"
+
 _SUM = ops.OPS["sum"]
 _DOT = ops.OPS["dot"]
 _LSE = ops.OPS["logsumexp"]
@@ -574,8 +577,8 @@ class _Writer:
         fwd = self.forward_body()
         bwd = self.backward_body()
         if self.vector:
-            sig_f = ", ".join(["n", *xs])
-            sig_b = ", ".join(["n", *xs, *ss])
+            sig_f = ", ".join(["n", *xs, _BOUND])
+            sig_b = ", ".join(["n", *xs, *ss, _BOUND])
             f_lines = [f"def forward({sig_f}):", *_indent(fwd), f"    return {ret}"]
             b_lines = [f"def backward({sig_b}):", *_indent(fwd)]
             if bwd:
@@ -586,20 +589,29 @@ class _Writer:
             b_lines = self._scalar_function("backward", xs, ss, fwd, ret, bwd)
         body = [*f_lines, "", *b_lines]
         head = ["def build(P, H):"]
-        if t.params:
-            names = [f"p{k}" for k in range(len(t.params))]
+        names = [f"p{k}" for k in range(len(t.params))]
+        if names:
             head.append(f"    {', '.join(names) if len(names) > 1 else _tuple(names)} = P")
         text = "\n".join(body)
-        known = [*_SCALAR_HELPERS, *_RUNTIME_NAMES, *self.helpers]
+        known = {*_SCALAR_HELPERS, *_RUNTIME_NAMES, *self.helpers}
         if self.vector:
-            known += _NUMPY_NAMES
-        # A name found only in a comment binds a helper that goes unused: harmless.
-        used = sorted(name for name in set(known) if re.search(rf"(?<![\w.]){name}\b", text))
+            known.update(_NUMPY_NAMES)
+        # Every identifier not after a dot, in one pass. A name found only in a
+        # comment binds a helper that goes unused: harmless.
+        used = sorted(known.intersection(re.findall(r"(?<![\w.])[A-Za-z_]\w*", text)))
         head += [f"    {name} = H[{name!r}]" for name in used]
         helpers = {name: _SCALAR_HELPERS[name] for name in used if name in _SCALAR_HELPERS}
         helpers.update(self.helpers)
         self.helpers = helpers
-        return "\n".join([*head, "", *_indent(body), "", "    return forward, backward", ""])
+        # Parameters and helpers reach the two functions as default arguments: read as
+        # fast locals, and quick to compile even for many thousands of parameters
+        # (closure cells made Python's compiler slow down quadratically).
+        bound = ", ".join(f"{name}={name}" for name in [*names, *used])
+        text = text.replace(f", {_BOUND})", f", {bound})" if bound else ")")
+        text = text.replace(f"({_BOUND})", f"({bound})")
+        return "\n".join(
+            [*head, "", *_indent(text.split("\n")), "", "    return forward, backward", ""]
+        )
 
     def _scalar_function(
         self,
@@ -611,7 +623,7 @@ class _Writer:
         bwd: Sequence[str] = (),
     ) -> list[str]:
         params = [*xs, *ss]
-        lines = [f"def {name}({', '.join(params)}):"]
+        lines = [f"def {name}({', '.join([*params, _BOUND])}):"]
         if params:
             test = " or ".join(f"type({p}) is not float" for p in params)
             lines += [
