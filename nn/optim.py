@@ -76,9 +76,10 @@ class SGD(Optimizer):
         params: The Values to update.
         lr: Learning rate.
         momentum: Momentum factor ``mu``, >= 0.
-        dampening: Dampening of the momentum.
         nesterov: Use Nesterov momentum (needs ``momentum > 0`` and no dampening).
         weight_decay: L2 penalty folded into the gradient.
+        dampening: Dampening of the momentum (keyword only: the positional order
+            is the design's ``momentum, nesterov, weight_decay``).
     """
 
     def __init__(
@@ -86,9 +87,10 @@ class SGD(Optimizer):
         params: Iterable[Value],
         lr: float,
         momentum: float = 0.0,
-        dampening: float = 0.0,
         nesterov: bool = False,
         weight_decay: float = 0.0,
+        *,
+        dampening: float = 0.0,
     ) -> None:
         super().__init__(params, lr)
         self.momentum = _check("momentum", momentum)

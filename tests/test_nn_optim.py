@@ -192,3 +192,12 @@ def test_unknown_schedule_and_bad_arguments() -> None:
         schedules.Cosine(1.0, 0)
     with pytest.raises(ValueError, match="gamma"):
         schedules.Exponential(1.0, 0.0)
+
+
+def test_sgd_positional_arguments_follow_the_design() -> None:
+    ps = [Value(1.0)]
+    sgd = SGD(ps, 0.1, 0.9, True, 0.01)  # params, lr, momentum, nesterov, weight_decay
+    assert (sgd.lr, sgd.momentum, sgd.nesterov, sgd.weight_decay) == (0.1, 0.9, True, 0.01)
+    assert sgd.dampening == 0.0
+    with pytest.raises(TypeError):
+        SGD(ps, 0.1, 0.9, False, 0.0, 0.5)  # type: ignore[misc]  # dampening is keyword-only
