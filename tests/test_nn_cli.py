@@ -226,3 +226,27 @@ def test_compiled_training_writes_the_same_model(tmp_path: Path) -> None:
     compiled = nn.load(tmp_path / "compiled" / "model.json")
     for p, q in zip(eager.parameters(), compiled.parameters(), strict=True):
         assert q.data == pytest.approx(p.data, abs=1e-12)
+
+
+def test_the_console_script_trains_micrograds_demo_by_default(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("tapegrad")  # installed by pip into the venv
+    if not script.exists():
+        pytest.skip("the tapegrad console script is not installed (pip install -e .)")
+    env = dict(os.environ, MPLBACKEND="Agg")
+    proc = subprocess.run(
+        [str(script), "train", "--out", str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "MLP(2, [16, 16, 1], activation='relu'), 337 parameters" in out
+    assert "moons (noise 0.1, seed 1337): 100 examples" in out
+    assert "hinge + 0.0001 * sum(W^2)" in out and "100 steps, full batch" in out
+    assert "training accuracy 100.0%" in out  # micrograd's demo result
+    for name in ("model.json", "loss.png", "decision_boundary.png", "graph.svg"):
+        assert (tmp_path / name).stat().st_size > 0
