@@ -375,16 +375,37 @@ def test_load_errors_name_the_file_and_the_problem_and_change_nothing(tmp_path: 
 
 
 class NoConfig(Module):
+    """A micrograd-style model: its architecture is fixed in __init__, no config()."""
+
     def __init__(self) -> None:
         self.k = Value(1.5)
+        self.inner = Neuron(2, rng=random.Random(0))
 
 
-def test_models_without_config_save_but_load_into_an_instance(tmp_path: Path) -> None:
+class NeedsArguments(Module):
+    def __init__(self, size: int) -> None:
+        self.ws = [Value(float(i)) for i in range(size)]
+
+
+def test_models_without_config_are_rebuilt_by_calling_the_class(tmp_path: Path) -> None:
     path = tmp_path / "nc.json"
-    NoConfig().save(path)
-    with pytest.raises(ModelFileError, match="load_state_dict"):
+    saved = NoConfig()
+    saved.k.data = -2.0
+    saved.inner.w[1].data = 0.25
+    saved.save(path)
+    loaded = nn.load(path)
+    assert type(loaded) is NoConfig
+    assert loaded.state_dict() == saved.state_dict()
+
+
+def test_models_that_need_arguments_and_have_no_config_load_into_an_instance(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "na.json"
+    NeedsArguments(3).save(path)
+    with pytest.raises(ModelFileError, match=r"no config and cannot be built.*load_state_dict"):
         nn.load(path)
-    m = NoConfig()
-    m.k.data = 0.0
+    m = NeedsArguments(3)
+    m.ws[2].data = 0.0
     m.load_state_dict(path)
-    assert m.k.data == 1.5
+    assert [w.data for w in m.ws] == [0.0, 1.0, 2.0]
