@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from autograd.engine import Value
 from autograd.tape import node_names, topological_order
 
 if TYPE_CHECKING:
     import graphviz
-
-    from autograd.engine import Value
 
 __all__ = ["GraphvizNotFoundError", "draw_dot", "largest_gradient_path"]
 
@@ -49,8 +49,9 @@ def draw_dot(
 
     Each Value becomes a record ``name | data | grad`` (4 significant digits; the name is its
     label, or the ``v<i>`` that `format_tape` prints), and each operation a small node between
-    its operands and its result. Leaves (inputs, parameters) are blue, the root is amber, and
-    the Values in `highlight` are red. Node ids are the names, so two drawings of the same
+    its operands and its result, with constant operands written into it (``** 2``, ``1 -``).
+    Leaves (inputs, parameters) are blue, the root is amber, and the Values in `highlight`
+    are red. Node ids are the names, so two drawings of the same
     graph have identical DOT source.
 
     Args:
@@ -102,7 +103,7 @@ def draw_dot(
         head = vid
         if v._op:  # the op node sits between the operands and the result
             head = _unique(names[v] + "/op", i, used)
-            lines.append(f"\t{head} [label={_quote(_escape(v._op))}{_OP}{hot}]\n")
+            lines.append(f"\t{head} [label={_quote(_escape(_op_label(v)))}{_OP}{hot}]\n")
         for child in v._prev:
             if child in ids:
                 edge_hot = f" [{_HOT_EDGE}]" if hot and child in hot_values else ""
@@ -138,6 +139,31 @@ def largest_gradient_path(root: Value) -> list[Value]:
     while path[-1]._prev:
         path.append(max(path[-1]._prev, key=lambda v: abs(_grad(v))))
     return path
+
+
+_INFIX = {"+", "-", "*", "/", "**"}
+_SHOWN_ARGS = 8  # a variadic op's label lists at most this many entries
+
+
+def _op_label(v: Value) -> str:
+    """The op node's text: the op, with its constant operands where they go.
+
+    Operands that are Values arrive as edges; constants have no node of their
+    own, so they are written into the label: ``** 2``, ``1 -``,
+    ``leaky_relu(·, 0.1)``, ``dot(·, ·, ·, 0.5, -1.2, 1)``.
+    """
+    if v._args is None:  # every operand is a Value
+        return v._op
+    parts = ["·" if isinstance(a, Value) else f"{a:.4g}" for a in v._args]
+    if v._op in _INFIX and len(parts) == 2:
+        return f"{v._op} {parts[1]}" if parts[0] == "·" else f"{parts[0]} {v._op}"
+    runs: list[str] = []  # long runs of Values as ·×n
+    for part, group in itertools.groupby(parts):
+        n = len(list(group))
+        runs.extend([f"·×{n}"] if part == "·" and n > 3 else [part] * n)
+    if len(runs) > _SHOWN_ARGS:
+        runs = [*runs[: _SHOWN_ARGS - 1], f"… {len(runs) - _SHOWN_ARGS + 1} more"]
+    return f"{v._op}({', '.join(runs)})"
 
 
 def _grad(v: Value) -> float:

@@ -96,9 +96,10 @@ def test_source_shows_every_label_value_grad_and_op() -> None:
 def test_one_node_per_value_and_per_op_and_edges_through_the_ops() -> None:
     x = Value(3.0, label="x")
     y = x * x  # the same operand twice: two edges
-    z = (y * 2 + x).tanh() * x  # a constant operand is not drawn
+    z = (y * 2 + x).tanh() * x  # a constant operand is written into its op's label
     nodes, edges = parse(draw_dot(z))
     assert (len(nodes), len(edges)) == expected_counts([z]) == (11, 13)
+    assert '[label="* 2" shape=ellipse' in draw_dot(z).source
     assert edges.count(("x", "v1/op", "")) == 2
     assert ("v1/op", "v1", "") in edges
 
@@ -392,3 +393,18 @@ def test_repr_is_stable_text_without_an_address() -> None:
     g = draw_dot((x * 2).tanh())
     assert repr(g) == repr(draw_dot((x * 2).tanh()))
     assert "0x" not in repr(g)
+
+
+def test_constant_operands_are_written_where_they_go_in_the_op_label() -> None:
+    x = Value(3.0, label="x")
+    cases = {
+        x**2: "** 2",
+        1.0 - x: "1 -",
+        x / 4.0: "/ 4",
+        ops.leaky_relu(x, 0.1): "leaky_relu(·, 0.1)",
+        ops.dot([x, x, x], [0.5, -1.25, 1.0]): "dot(·, ·, ·, 0.5, -1.25, 1)",
+        ops.dot([x] * 20, [1.0] * 20): "dot(·×20, 1, 1, 1, 1, 1, 1, … 14 more)",
+        x * x: "*",  # only Values: the plain op
+    }
+    for out, label in cases.items():
+        assert f'[label="{label}" shape=ellipse' in draw_dot(out).source, label
