@@ -38,8 +38,12 @@ Built-in ops are inlined from the table of templates below, whose math mirrors
 the rules in `autograd/ops.py` (the op table stays the single source of truth
 for eager differentiation; a test checks every template against it). Ops made
 with `@custom_op` are called as functions: their forward rule and derivative
-rules on floats, or on whole arrays in numpy mode when they accept arrays
-(otherwise once per example). Errors match eager: a domain error (log of a
+rules on floats, or on whole arrays in numpy mode. The numpy variant is built
+on the first call with arrays (or `prog.numpy_source`, or `prog.batchable`),
+and building it tries every custom op on arrays of its traced values: an op
+whose forward or rules do not take arrays (`math.*`, an `if` on the value)
+makes it raise a `TypeError` naming the op, and the program stays usable with
+floats, one example at a time. Errors match eager: a domain error (log of a
 negative number, division by zero) raises the op's own message, naming the
 example of the batch in numpy mode. `detect_anomaly()` does not apply to
 compiled programs.
@@ -672,59 +676,66 @@ def _load(
 
 
 class _Vectorized:
-    """A custom op's float function applied to arrays: whole arrays if it accepts them.
+    """A custom op's function called with arrays: its result as float64 arrays of n values.
 
-    The first call tries the arrays directly; a function that rejects them
-    (`math.*`, an `if` on the value) or returns something of the wrong shape is
-    from then on called once per example, which is slower but always right.
+    `Program._check_batchable` has tried the function on arrays before any
+    program calls it; a 0-d result (a rule returning a constant) is repeated.
     """
 
     def __init__(self, fn: Callable[..., Any], name: str, parts: int = 0) -> None:
         self.fn = fn
         self.name = name
-        self.parts = parts  # 0: one result; k: a list of k results (a vjp_all rule)
-        self.whole: bool | None = None
+        self.parts = parts  # 0: one result; k: k results (a vjp_all rule)
 
     def __call__(self, n: int, *args: Any) -> Any:
         np = _numpy()
-        if self.whole is not False:
-            try:
-                result = self._check(np, n, self.fn(*args))
-            except TypeError:
-                result = None
-            except ValueError:  # maybe a genuine domain error: retry per example
-                result = self._loop(np, n, args)
-                self.whole = False  # every example went through: the arrays were the problem
-                return result
-            if result is not None:
-                self.whole = True
-                return result
-            self.whole = False
-        return self._loop(np, n, args)
-
-    def _check(self, np: Any, n: int, out: Any) -> Any:
-        parts = out if self.parts else [out]
-        if self.parts and (not isinstance(out, (list, tuple)) or len(out) != self.parts):
-            return None
-        arrays: list[Any] = []
-        for p in parts:
-            if p is None:
-                arrays.append(None)
-                continue
-            a = np.asarray(p)
-            if a.shape != (n,) or a.dtype.kind not in "biuf":
-                return None
-            arrays.append(a.astype(np.float64))
-        return arrays if self.parts else arrays[0]
-
-    def _loop(self, np: Any, n: int, args: tuple[Any, ...]) -> Any:
-        columns = [a.tolist() if isinstance(a, np.ndarray) else [a] * n for a in args]
-        rows = [self.fn(*row) for row in zip(*columns)]
+        out = self.fn(*args)
         if not self.parts:
-            return np.array([as_float(r, f"result of op {self.name}") for r in rows], dtype=float)
-        if not rows:
-            return [np.zeros(0) for _ in range(self.parts)]
-        return [None if col[0] is None else np.array(col, dtype=float) for col in zip(*rows)]
+            return _batch_of(np, out, n, self.name)
+        return [None if p is None else _batch_of(np, p, n, self.name) for p in out]
+
+
+def _batch_of(np: Any, value: Any, n: int, name: str) -> Any:
+    a = np.asarray(value, dtype=np.float64)
+    if a.shape == ():
+        return np.full(n, float(a))
+    if a.shape != (n,):
+        raise TypeError(f"op '{name}' returned shape {a.shape} for a batch of {n} examples")
+    return a
+
+
+def _part(rule: Callable[..., Any], k: int) -> Callable[..., Any]:
+    """The k-th result of a `vjp_all` rule, as a function of the rule's arguments."""
+
+    def part(*args: Any) -> Any:
+        return list(rule(*args))[k]
+
+    return part
+
+
+def _batch_problem(
+    np: Any, fn: Callable[..., Any], arrays: Sequence[Any], floats: Sequence[Any]
+) -> str | None:
+    """What goes wrong when `fn` is called with arrays instead of floats, if anything."""
+    try:
+        expected = fn(*floats)
+    except Exception:  # fails on floats too: eager stops there, nothing to compare
+        return None
+    with np.errstate(all="ignore"):
+        try:
+            got = fn(*arrays)
+        except Exception as e:
+            return f"raised {type(e).__name__}: {e}"
+        try:
+            a = np.asarray(got, dtype=np.float64)
+            ok = np.allclose(a, expected, rtol=1e-9, atol=1e-12, equal_nan=True)
+        except (TypeError, ValueError):
+            return f"returned {type(got).__name__}, not numbers"
+    if a.shape not in ((), (2,)):
+        return f"returned shape {a.shape} for a batch of 2"
+    if not ok:
+        return f"gave {a.tolist()} on arrays but {expected!r} on floats"
+    return None
 
 
 def _real_array(np: Any, x: Any, what: str) -> Any:
@@ -863,9 +874,19 @@ class Program:
         assert self._numpy_source is not None
         return self._numpy_source
 
+    @property
+    def batchable(self) -> bool:
+        """Whether the program runs on numpy arrays: False if a custom op does not take them."""
+        try:
+            self._numpy_functions()
+        except TypeError:
+            return False
+        return True
+
     def _numpy_functions(self) -> tuple[Any, Any]:
         if self._numpy_fns is None:
             np = _numpy()
+            self._check_batchable(np)
             writer = _Writer(self._trace, vector=True)
             source = writer.source()
             helpers = self._runtime_helpers(writer.helpers)
@@ -873,6 +894,47 @@ class Program:
             self._numpy_fns = _load(self, source, helpers, self._params)
             self._numpy_source = source
         return self._numpy_fns
+
+    def _check_batchable(self, np: Any) -> None:
+        """Try every custom op of the batch part on arrays of its traced values.
+
+        Each forward rule, and each derivative rule the program needs, is called
+        with arrays of two copies of the values it saw while tracing; it must
+        return arrays (or a constant) equal to its results on floats there.
+        """
+        t = self._trace
+        for i, node in enumerate(t.nodes):
+            op = node._fn
+            if op is None or not t.batched[i] or op in TEMPLATES or op in (_SUM, _DOT, _LSE):
+                continue
+            args = t.args(i)
+            floats = [a.data if isinstance(a, Value) else a for a in args]
+            arrays = [
+                np.full(2, a.data) if isinstance(a, Value) and t.batched[t.index[a]] else f
+                for a, f in zip(args, floats)
+            ]
+            checks: list[tuple[str, Callable[..., Any]]] = [("forward", op.forward)]
+            if t.needs[i]:
+                wanted = [k for k, a in enumerate(args) if isinstance(a, Value)]
+                if op.vjp_all is not None:
+                    checks += [("derivative rule", _part(op.vjp_all, k)) for k in wanted]
+                elif op.vjps is not None:
+                    checks += [(f"derivative rule {k}", op.vjps[k]) for k in wanted]
+            for what, fn in checks:
+                if what == "forward":
+                    problem = _batch_problem(np, fn, arrays, floats)
+                else:
+                    ones, ans = np.ones(2), np.full(2, node.data)
+                    problem = _batch_problem(
+                        np, fn, [ones, ans, *arrays], [1.0, node.data, *floats]
+                    )
+                if problem:
+                    raise TypeError(
+                        f"op '{op.name}' cannot run on numpy arrays: its {what} {problem}. A "
+                        "numpy batch needs custom ops whose forward and derivative rules take "
+                        "arrays (numpy functions and operators, not math.* or an `if` on the "
+                        "value); call the program with floats, one example at a time"
+                    )
 
     # the slow paths: conversions, batches, errors ---------------------------------
 

@@ -184,7 +184,7 @@ class _CompiledStep:
     loss of *one* example are traced once and compiled into a program whose
     outputs are the term and the model's outputs (for the accuracy). A step
     runs it on every example of the batch (as numpy batches where examples
-    share a program) with the term's gradient seeded with ``1/n``: the
+    share a program and its ops take arrays) with the term's gradient seeded with ``1/n``: the
     parameters get exactly the gradients of the batch's mean loss. A target the
     loss keeps in the graph (mse, bce) is an input of the program; one it turns
     into a constant (hinge's sign, a class index) gets a program per value. The
@@ -244,7 +244,7 @@ class _CompiledStep:
                 [xb[i][j] for j in traced.columns] + ([tb[i]] if traced.takes_target else [])
                 for i in members
             ]
-            if len(members) >= _NUMPY_FROM and prog.inputs:
+            if len(members) >= _NUMPY_FROM and prog.inputs and prog.batchable:
                 import numpy as np
 
                 columns = [np.array(c, dtype=float) for c in zip(*rows, strict=True)]

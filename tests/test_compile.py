@@ -561,7 +561,7 @@ softsign.defvjp(lambda g, ans, x: g / (1 + abs(x)) ** 2)
 
 @custom_op
 def scalar_only(x: float, y: float) -> float:
-    return math.atan2(x, y)  # rejects arrays: numpy mode calls it per example
+    return math.atan2(x, y)  # rejects arrays: no numpy variant
 
 
 scalar_only.defvjp(
@@ -572,7 +572,7 @@ scalar_only.defvjp(
 
 @custom_op
 def poly(*xs: float) -> float:
-    return float(sum((k + 1) * x**2 for k, x in enumerate(xs)))
+    return sum((k + 1) * x**2 for k, x in enumerate(xs))  # works on arrays too
 
 
 poly.defvjp_all(lambda g, ans, *xs: [g * 2 * (k + 1) * x for k, x in enumerate(xs)])
@@ -580,7 +580,7 @@ poly.defvjp_all(lambda g, ans, *xs: [g * 2 * (k + 1) * x for k, x in enumerate(x
 
 @custom_op
 def squares(*xs: float) -> float:
-    return float(sum(x * x for x in xs))
+    return sum(x * x for x in xs)
 
 
 squares.defvjp_all(lambda g, ans, *xs: (2.0 * g * x for x in xs))  # a generator, as eager allows
@@ -590,18 +590,59 @@ squares.defvjp_all(lambda g, ans, *xs: (2.0 * g * x for x in xs))  # a generator
     "make",
     [
         lambda x, w: softsign(x * w) * w,
-        lambda x, w: scalar_only(x, w) + scalar_only(w, 2.0),
         lambda x, w: poly(x, w, 3.0, x * w),
         lambda x, w: squares(x * w, w, 0.5),
     ],
-    ids=["vectorizable", "scalar-only", "variadic", "generator-rule"],
+    ids=["vectorizable", "variadic", "generator-rule"],
 )
 def test_custom_ops_match_eager(make: Callable[[Any, Any], Value]) -> None:
     w = Value(0.8, label="w")
     x = Value(0.0, label="x")
     prog = compile(make(x, w), [x])
     check_program(lambda v: make(v[0], w), [[-1.5], [0.3], [2.0]], prog)
-    check_program(lambda v: make(v[0], w), [[0.7], [-0.2]], prog)  # cached array/loop choice
+    check_program(lambda v: make(v[0], w), [[0.7], [-0.2]], prog)
+    assert prog.batchable
+
+
+@custom_op
+def branchy(x: float) -> float:
+    return x if x > 0 else 0.5 * x  # an `if` on the value: ambiguous for an array
+
+
+branchy.defvjp(lambda g, ans, x: g * 1.0)  # takes arrays; the forward does not
+
+
+@custom_op
+def scalar_rule(x: float) -> float:
+    return x * x
+
+
+scalar_rule.defvjp(lambda g, ans, x: g * 2.0 * float(x))  # float() of an array fails
+
+
+@pytest.mark.parametrize(
+    ("make", "what"),
+    [
+        (lambda x, w: scalar_only(x, w) + scalar_only(w, 2.0), "its forward raised TypeError"),
+        (lambda x, w: branchy(x * w), "its forward raised ValueError"),
+        (lambda x, w: scalar_rule(x * w), "its derivative rule 0 raised TypeError"),
+    ],
+    ids=["math-function", "if-on-value", "float-rule"],
+)
+def test_ops_that_do_not_take_arrays_refuse_the_numpy_variant_clearly(
+    make: Callable[[Any, Any], Value], what: str
+) -> None:
+    w = Value(0.8, label="w")
+    x = Value(0.5, label="x")
+    prog = compile(make(x, w), [x])
+    for xs in ([-1.5], [0.3], [2.0]):  # floats: one example at a time works
+        ref, ref_grads = eager(lambda v: make(v[0], w), xs, prog.parameters)
+        out, grads = compiled(prog, xs)
+        assert close(out, ref) and all(close(g, r) for g, r in zip(grads, ref_grads))
+    assert not prog.batchable
+    with pytest.raises(TypeError, match=rf"cannot run on numpy arrays: {what}.*one example"):
+        prog.backward(np.array([0.3, 2.0]))
+    assert w.grad == 0.0  # nothing was added by the refused call
 
 
 def test_custom_op_results_are_converted_to_floats() -> None:

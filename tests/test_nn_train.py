@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import nn
-from autograd import Value, ops
+from autograd import Value, custom_op, ops
 from nn import MLP, SGD, Adam, data, fit, losses, schedules
 from nn.train import DivergenceError, History
 
@@ -411,3 +411,35 @@ def test_compiled_accepts_outputs_that_are_plain_numbers() -> None:
         assert model.w.data != 0.5
     assert histories[1].loss == pytest.approx(histories[0].loss, abs=1e-12)
     assert histories[1].accuracy == histories[0].accuracy
+
+
+@custom_op
+def _soft_step(x: float) -> float:
+    return math.tanh(x) if x > 0 else 0.1 * x  # math and an if: floats only
+
+
+_soft_step.defvjp(lambda g, ans, x: g * (1 - ans * ans) if x > 0 else g * 0.1)
+
+
+class _FloatOnly(nn.Module):
+    def __init__(self) -> None:
+        self.w = [Value(0.3), Value(-0.6)]
+        self.b = Value(0.1)
+
+    def __call__(self, x: list[Any]) -> Value:
+        return _soft_step(ops.dot(self.w, x) + self.b)
+
+
+def test_compiled_training_with_an_op_that_takes_no_arrays_runs_example_by_example() -> None:
+    X, y = data.make_moons(40, noise=0.2, seed=4)  # 20 per label: groups large enough for numpy
+    histories, models = [], []
+    for compiled in (False, True):
+        model = _FloatOnly()
+        optimizer = SGD(model.parameters(), lr=0.2)
+        histories.append(
+            fit(model, X, y, optimizer=optimizer, steps=5, progress=False, compiled=compiled)
+        )
+        models.append(model)
+    assert histories[1].loss == pytest.approx(histories[0].loss, abs=1e-12)
+    for p, q in zip(models[0].parameters(), models[1].parameters(), strict=True):
+        assert q.data == pytest.approx(p.data, abs=1e-12)
