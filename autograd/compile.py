@@ -52,6 +52,7 @@ compiled programs.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import functools
 import itertools
 import linecache
@@ -678,7 +679,7 @@ def _load(
 class _Vectorized:
     """A custom op's function called with arrays: its result as float64 arrays of n values.
 
-    `Program._check_batchable` has tried the function on arrays before any
+    `Program._why_not_batchable` has tried the function on arrays before any
     program calls it; a 0-d result (a rule returning a constant) is repeated.
     """
 
@@ -783,6 +784,7 @@ class Program:
         self._forward, self._backward = _load(self, self.source, helpers, self._params)
         self._epoch = -1  # the first backward checks for gradients left as Values
         self._numpy_source: str | None = None
+        self._batch_error: str | None = None  # why the numpy variant cannot be built
         self._numpy_fns: tuple[Any, Any] | None = None
 
     def _runtime_helpers(self, helpers: dict[str, Any]) -> dict[str, Any]:
@@ -877,16 +879,19 @@ class Program:
     @property
     def batchable(self) -> bool:
         """Whether the program runs on numpy arrays: False if a custom op does not take them."""
-        try:
-            self._numpy_functions()
-        except TypeError:
-            return False
-        return True
+        if self._numpy_fns is None and self._batch_error is None:
+            with contextlib.suppress(TypeError):  # the reason is kept in _batch_error
+                self._numpy_functions()
+        return self._batch_error is None
 
     def _numpy_functions(self) -> tuple[Any, Any]:
+        if self._batch_error is not None:
+            raise TypeError(self._batch_error)
         if self._numpy_fns is None:
             np = _numpy()
-            self._check_batchable(np)
+            self._batch_error = self._why_not_batchable(np)
+            if self._batch_error is not None:
+                raise TypeError(self._batch_error)
             writer = _Writer(self._trace, vector=True)
             source = writer.source()
             helpers = self._runtime_helpers(writer.helpers)
@@ -895,7 +900,7 @@ class Program:
             self._numpy_source = source
         return self._numpy_fns
 
-    def _check_batchable(self, np: Any) -> None:
+    def _why_not_batchable(self, np: Any) -> str | None:
         """Try every custom op of the batch part on arrays of its traced values.
 
         Each forward rule, and each derivative rule the program needs, is called
@@ -929,12 +934,13 @@ class Program:
                         np, fn, [ones, ans, *arrays], [1.0, node.data, *floats]
                     )
                 if problem:
-                    raise TypeError(
+                    return (
                         f"op '{op.name}' cannot run on numpy arrays: its {what} {problem}. A "
                         "numpy batch needs custom ops whose forward and derivative rules take "
                         "arrays (numpy functions and operators, not math.* or an `if` on the "
                         "value); call the program with floats, one example at a time"
                     )
+        return None
 
     # the slow paths: conversions, batches, errors ---------------------------------
 

@@ -183,9 +183,10 @@ class _CompiledStep:
     The built-in losses are means of per-example terms, so the model and the
     loss of *one* example are traced once and compiled into a program whose
     outputs are the term and the model's outputs (for the accuracy). A step
-    runs it on every example of the batch (as numpy batches where examples
-    share a program and its ops take arrays) with the term's gradient seeded with ``1/n``: the
-    parameters get exactly the gradients of the batch's mean loss. A target the
+    runs it on every example of the batch (as one numpy batch where examples
+    share a program whose ops take arrays) with the term's gradient seeded
+    with ``1/n``: the parameters get exactly the gradients of the batch's mean
+    loss. A target the
     loss keeps in the graph (mse, bce) is an input of the program; one it turns
     into a constant (hinge's sign, a class index) gets a program per value. The
     trace runs on the first example that needs the program, so a model defined
