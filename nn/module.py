@@ -116,11 +116,11 @@ class Module:
     def config(self) -> dict[str, Any] | None:
         """Keyword arguments that rebuild this model's architecture, or None.
 
-        ``save`` records them and ``nn.load`` calls the class with them. With
-        the default ``None``, ``nn.load`` calls the class without arguments
-        (a model whose architecture is fixed in its ``__init__``); a class that
-        needs arguments and has no config loads only into an existing instance,
-        with :meth:`load_state_dict`.
+        ``save`` records them and ``nn.load`` calls the class with them. The
+        default ``None`` means the model can be saved but only loaded back into
+        an instance you build, with :meth:`load_state_dict`: ``nn.load`` does
+        not guess (a class's defaults could build a different model). Your own
+        ``Module`` gets ``nn.load`` by returning its ``__init__`` arguments here.
         """
         return None
 
@@ -338,17 +338,16 @@ def load(path: PathLike) -> Module:
     doc = _read_model_file(path)
     cls = _find_class(path, doc)
     config = doc["config"]
+    if config is None:  # calling the class with its defaults could build another model
+        raise ModelFileError(
+            path,
+            f"{doc['class']} records no config, so it cannot be rebuilt; give the class a "
+            "config() method, or build the model and call model.load_state_dict(path)",
+        )
     state = random.getstate()
     try:
-        model = cls(**(config or {}))  # no config: a class built without arguments
+        model = cls(**config)
     except (TypeError, ValueError) as exc:
-        if config is None:
-            raise ModelFileError(
-                path,
-                f"{doc['class']} records no config and cannot be built without arguments "
-                f"({exc}); give it a config() method, or build the model and call "
-                "model.load_state_dict(path)",
-            ) from None
         raise ModelFileError(path, f"config does not build a {doc['class']}: {exc}") from None
     finally:
         random.setstate(state)

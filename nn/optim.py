@@ -96,6 +96,11 @@ class SGD(Optimizer):
         self.momentum = _check("momentum", momentum)
         self.dampening = _check("dampening", dampening)
         self.weight_decay = _check("weight_decay", weight_decay)
+        if not isinstance(nesterov, bool):
+            raise TypeError(
+                f"nesterov must be True or False, got {nesterov!r} (dampening is keyword-only: "
+                "SGD(params, lr, momentum, nesterov, weight_decay, *, dampening))"
+            )
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
         self.nesterov = nesterov
@@ -107,7 +112,8 @@ class SGD(Optimizer):
         g = "(dL/dW + wd * W)" if self.weight_decay else "dL/dW"
         if not self.momentum:
             return f"W_new = W_old - lr * {g}"
-        v = f"v = {self.momentum:g} * v + {g}"
+        damped = f"{1 - self.dampening:g} * {g}" if self.dampening else g
+        v = f"v = {self.momentum:g} * v + {damped}"
         if self.nesterov:
             return f"{v};  W_new = W_old - lr * ({g} + {self.momentum:g} * v)"
         return f"{v};  W_new = W_old - lr * v"

@@ -377,35 +377,34 @@ def test_load_errors_name_the_file_and_the_problem_and_change_nothing(tmp_path: 
 class NoConfig(Module):
     """A micrograd-style model: its architecture is fixed in __init__, no config()."""
 
-    def __init__(self) -> None:
+    def __init__(self, activation: str = "relu") -> None:
+        self.activation = activation  # not a parameter: the file cannot say which it was
         self.k = Value(1.5)
         self.inner = Neuron(2, rng=random.Random(0))
 
 
-class NeedsArguments(Module):
-    def __init__(self, size: int) -> None:
-        self.ws = [Value(float(i)) for i in range(size)]
+class WithConfig(NoConfig):
+    def config(self) -> dict[str, Any]:
+        return {"activation": self.activation}
 
 
-def test_models_without_config_are_rebuilt_by_calling_the_class(tmp_path: Path) -> None:
+def test_models_without_config_save_but_load_only_into_an_instance(tmp_path: Path) -> None:
     path = tmp_path / "nc.json"
-    saved = NoConfig()
+    saved = NoConfig("tanh")
     saved.k.data = -2.0
+    saved.save(path)
+    with pytest.raises(ModelFileError, match=r"records no config.*config\(\).*load_state_dict"):
+        nn.load(path)  # NoConfig() would silently be a relu model
+    m = NoConfig("tanh")
+    m.load_state_dict(path)
+    assert m.state_dict() == saved.state_dict()
+
+
+def test_a_config_method_makes_your_own_module_loadable(tmp_path: Path) -> None:
+    path = tmp_path / "wc.json"
+    saved = WithConfig("tanh")
     saved.inner.w[1].data = 0.25
     saved.save(path)
     loaded = nn.load(path)
-    assert type(loaded) is NoConfig
+    assert type(loaded) is WithConfig and loaded.activation == "tanh"
     assert loaded.state_dict() == saved.state_dict()
-
-
-def test_models_that_need_arguments_and_have_no_config_load_into_an_instance(
-    tmp_path: Path,
-) -> None:
-    path = tmp_path / "na.json"
-    NeedsArguments(3).save(path)
-    with pytest.raises(ModelFileError, match=r"no config and cannot be built.*load_state_dict"):
-        nn.load(path)
-    m = NeedsArguments(3)
-    m.ws[2].data = 0.0
-    m.load_state_dict(path)
-    assert [w.data for w in m.ws] == [0.0, 1.0, 2.0]

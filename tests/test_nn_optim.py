@@ -201,3 +201,6 @@ def test_sgd_positional_arguments_follow_the_design() -> None:
     assert sgd.dampening == 0.0
     with pytest.raises(TypeError):
         SGD(ps, 0.1, 0.9, False, 0.0, 0.5)  # type: ignore[misc]  # dampening is keyword-only
+    with pytest.raises(TypeError, match="nesterov must be True or False"):
+        SGD(ps, 0.1, 0.9, 0.5)  # type: ignore[arg-type]  # torch's order: this was dampening
+    assert "v = 0.9 * v + 0.7 * dL/dW" in SGD(ps, 0.1, 0.9, dampening=0.3).update_rule
