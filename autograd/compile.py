@@ -40,10 +40,11 @@ for eager differentiation; a test checks every template against it). Ops made
 with `@custom_op` are called as functions: their forward rule and derivative
 rules on floats, or on whole arrays in numpy mode. The numpy variant is built
 on the first call with arrays (or `prog.numpy_source`, or `prog.batchable`),
-and building it tries every custom op on arrays of its traced values: an op
-whose forward or rules do not take arrays (`math.*`, an `if` on the value)
-makes it raise a `TypeError` naming the op, and the program stays usable with
-floats, one example at a time. Errors match eager: a domain error (log of a
+and building it runs every custom op on a batch of its traced values and
+nearby ones, against its results on floats: an op whose forward or rules do
+not work elementwise on arrays (`math.*`, an `if` on the value, a reduction
+over the batch) makes it raise a `TypeError` naming the op, and the program
+stays usable with floats, one example at a time. Errors match eager: a domain error (log of a
 negative number, division by zero) raises the op's own message, naming the
 example of the batch in numpy mode. `detect_anomaly()` does not apply to
 compiled programs.
@@ -690,7 +691,10 @@ class _Vectorized:
 
     def __call__(self, n: int, *args: Any) -> Any:
         np = _numpy()
-        out = self.fn(*args)
+        try:
+            out = self.fn(*args)
+        except TypeError as e:  # values the check before did not meet
+            raise TypeError(f"op '{self.name}' failed on numpy arrays: {e}") from e
         if not self.parts:
             return _batch_of(np, out, n, self.name)
         return [None if p is None else _batch_of(np, p, n, self.name) for p in out]
@@ -714,28 +718,62 @@ def _part(rule: Callable[..., Any], k: int) -> Callable[..., Any]:
     return part
 
 
-def _batch_problem(
-    np: Any, fn: Callable[..., Any], arrays: Sequence[Any], floats: Sequence[Any]
-) -> str | None:
-    """What goes wrong when `fn` is called with arrays instead of floats, if anything."""
+def _moved(row: list[Any], batched: list[bool], domain: tuple[float, float]) -> list[Any]:
+    """`row` with each batched value moved by about an eighth, staying inside `domain`."""
+    lo, hi = domain
+    out = list(row)
+    for j, b in enumerate(batched):
+        if b:
+            x = float(row[j])
+            step = 0.125 * (abs(x) + 1.0)
+            up, down = x + step, x - step
+            out[j] = up if lo < up < hi else down if lo < down < hi else x
+    return out
+
+
+def _try(fn: Callable[..., Any], args: Sequence[Any]) -> Any:
+    """fn(*args), or the exception it raised."""
     try:
-        expected = fn(*floats)
-    except Exception:  # fails on floats too: eager stops there, nothing to compare
-        return None
-    with np.errstate(all="ignore"):
-        try:
-            got = fn(*arrays)
-        except Exception as e:
-            return f"raised {type(e).__name__}: {e}"
+        return fn(*args)
+    except Exception as e:
+        return e
+
+
+def _batch_problem(
+    np: Any, fn: Callable[..., Any], rows: list[list[Any]], batched: list[bool]
+) -> str | None:
+    """What goes wrong when `fn` gets the rows as one batch instead of one by one, if anything.
+
+    `batched[j]` says whether argument j varies by example (an array) or is shared.
+    """
+    arrays = [
+        np.array([r[j] for r in rows], dtype=np.float64) if b else rows[0][j]
+        for j, b in enumerate(batched)
+    ]
+    with np.errstate(all="ignore"):  # a probe: numpy's warnings would only confuse
+        expected = [_try(fn, r) for r in rows]
+        got = _try(fn, arrays)
+        if isinstance(got, BaseException):
+            if all(type(e) is type(got) for e in expected):
+                return None  # it fails on floats the same way: eager stops there too
+            return f"raised {type(got).__name__}: {got}"
         try:
             a = np.asarray(got, dtype=np.float64)
-            ok = np.allclose(a, expected, rtol=1e-9, atol=1e-12, equal_nan=True)
         except (TypeError, ValueError):
             return f"returned {type(got).__name__}, not numbers"
-    if a.shape not in ((), (2,)):
-        return f"returned shape {a.shape} for a batch of 2"
-    if not ok:
-        return f"gave {a.tolist()} on arrays but {expected!r} on floats"
+        if a.shape not in ((), (len(rows),)):
+            return f"returned shape {a.shape} for a batch of {len(rows)}"
+        a = np.broadcast_to(a, (len(rows),))
+        for k, e in enumerate(expected):
+            if isinstance(e, BaseException):
+                continue  # this example fails on floats: nothing to compare
+            try:
+                ok = np.allclose(a[k], float(e), rtol=1e-9, atol=1e-12, equal_nan=True)
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                values = [v if isinstance(v, BaseException) else float(v) for v in expected]
+                return f"gave {a.tolist()} for a batch but {values} example by example"
     return None
 
 
@@ -901,11 +939,12 @@ class Program:
         return self._numpy_fns
 
     def _why_not_batchable(self, np: Any) -> str | None:
-        """Try every custom op of the batch part on arrays of its traced values.
+        """Try every custom op of the batch part on arrays, against its results on floats.
 
-        Each forward rule, and each derivative rule the program needs, is called
-        with arrays of two copies of the values it saw while tracing; it must
-        return arrays (or a constant) equal to its results on floats there.
+        Each forward rule, and each derivative rule the program will call, gets a
+        batch of two examples: the values the op saw while tracing, and those
+        values moved a little (inside the op's domain). It must return an array
+        of the two float results (or a constant, where that is what they are).
         """
         t = self._trace
         for i, node in enumerate(t.nodes):
@@ -913,32 +952,38 @@ class Program:
             if op is None or not t.batched[i] or op in TEMPLATES or op in (_SUM, _DOT, _LSE):
                 continue
             args = t.args(i)
-            floats = [a.data if isinstance(a, Value) else a for a in args]
-            arrays = [
-                np.full(2, a.data) if isinstance(a, Value) and t.batched[t.index[a]] else f
-                for a, f in zip(args, floats)
+            batched = [isinstance(a, Value) and t.batched[t.index[a]] for a in args]
+            row = [a.data if isinstance(a, Value) else a for a in args]
+            rows = [row, _moved(row, batched, op.domain)]
+            checks: list[tuple[str, Callable[..., Any], list[list[Any]], list[bool]]] = [
+                ("forward", op.forward, rows, batched)
             ]
-            checks: list[tuple[str, Callable[..., Any]]] = [("forward", op.forward)]
-            if t.needs[i]:
-                wanted = [k for k, a in enumerate(args) if isinstance(a, Value)]
+            wanted = [k for k, a in enumerate(args) if isinstance(a, Value) and t.needs[t.index[a]]]
+            if wanted:  # the rules see (g, ans, *args), g and ans per example
+                with np.errstate(all="ignore"):
+                    answers = [_try(op.forward, r) for r in rows]
+                rule_rows = [[1.0, ans, *r] for ans, r in zip(answers, rows)]
+                if isinstance(answers[1], BaseException):
+                    rule_rows[1] = rule_rows[0]
+                rule_batched = [True, True, *batched]
                 if op.vjp_all is not None:
-                    checks += [("derivative rule", _part(op.vjp_all, k)) for k in wanted]
+                    checks += [
+                        ("derivative rule", _part(op.vjp_all, k), rule_rows, rule_batched)
+                        for k in wanted
+                    ]
                 elif op.vjps is not None:
-                    checks += [(f"derivative rule {k}", op.vjps[k]) for k in wanted]
-            for what, fn in checks:
-                if what == "forward":
-                    problem = _batch_problem(np, fn, arrays, floats)
-                else:
-                    ones, ans = np.ones(2), np.full(2, node.data)
-                    problem = _batch_problem(
-                        np, fn, [ones, ans, *arrays], [1.0, node.data, *floats]
-                    )
+                    checks += [
+                        (f"derivative rule {k}", op.vjps[k], rule_rows, rule_batched)
+                        for k in wanted
+                    ]
+            for what, fn, fn_rows, fn_batched in checks:
+                problem = _batch_problem(np, fn, fn_rows, fn_batched)
                 if problem:
                     return (
                         f"op '{op.name}' cannot run on numpy arrays: its {what} {problem}. A "
                         "numpy batch needs custom ops whose forward and derivative rules take "
-                        "arrays (numpy functions and operators, not math.* or an `if` on the "
-                        "value); call the program with floats, one example at a time"
+                        "arrays elementwise (numpy functions and operators, not math.* or an "
+                        "`if` on the value); call the program with floats, one example at a time"
                     )
         return None
 

@@ -620,20 +620,38 @@ def scalar_rule(x: float) -> float:
 scalar_rule.defvjp(lambda g, ans, x: g * 2.0 * float(x))  # float() of an array fails
 
 
+@custom_op
+def batch_max(x: float) -> float:
+    return float(np.max(np.array([x, 0.0 * x])))  # on an array: one max over the whole batch
+
+
+batch_max.defvjp(lambda g, ans, x: g * (x > 0))
+
+
+@custom_op
+def sinc(x: float) -> float:
+    return np.sinc(x / np.pi)  # type: ignore[no-any-return]
+
+
+sinc.defvjp(lambda g, ans, x: g * (math.cos(x) - ans) / x)  # math.cos, and 1/0 at the trace
+
+
 @pytest.mark.parametrize(
     ("make", "what"),
     [
         (lambda x, w: scalar_only(x, w) + scalar_only(w, 2.0), "its forward raised TypeError"),
         (lambda x, w: branchy(x * w), "its forward raised ValueError"),
         (lambda x, w: scalar_rule(x * w), "its derivative rule 0 raised TypeError"),
+        (lambda x, w: batch_max(x * w), "its forward .*for a batch but .* example by example"),
+        (lambda x, w: sinc(x * w), "its derivative rule 0 raised TypeError"),
     ],
-    ids=["math-function", "if-on-value", "float-rule"],
+    ids=["math-function", "if-on-value", "float-rule", "mixes-examples", "fails-at-trace"],
 )
 def test_ops_that_do_not_take_arrays_refuse_the_numpy_variant_clearly(
     make: Callable[[Any, Any], Value], what: str
 ) -> None:
     w = Value(0.8, label="w")
-    x = Value(0.5, label="x")
+    x = Value(0.0, label="x")  # traced where sinc's rule divides by zero
     prog = compile(make(x, w), [x])
     for xs in ([-1.5], [0.3], [2.0]):  # floats: one example at a time works
         ref, ref_grads = eager(lambda v: make(v[0], w), xs, prog.parameters)
@@ -643,6 +661,23 @@ def test_ops_that_do_not_take_arrays_refuse_the_numpy_variant_clearly(
     with pytest.raises(TypeError, match=rf"cannot run on numpy arrays: {what}.*one example"):
         prog.backward(np.array([0.3, 2.0]))
     assert w.grad == 0.0  # nothing was added by the refused call
+
+
+@custom_op
+def scaled(x: float, w: float) -> float:
+    return x * w
+
+
+# The rule for x takes no arrays, but x is an input: the program never calls it.
+scaled.defvjp(lambda g, ans, x, w: g * w * math.exp(0.0 * x), lambda g, ans, x, w: g * x)
+
+
+def test_rules_the_program_never_calls_are_not_held_against_it() -> None:
+    w = Value(0.8, label="w")
+    x = Value(0.5, label="x")
+    prog = compile(scaled(x, w) * 2.0, [x])
+    assert prog.batchable
+    check_program(lambda v: scaled(v[0], w) * 2.0, [[0.3], [2.0]], prog)
 
 
 def test_custom_op_results_are_converted_to_floats() -> None:
