@@ -23,8 +23,8 @@ _NO_GRAD = 1
 _ANOMALY = 2
 _mode: ContextVar[int] = ContextVar("tapegrad_mode", default=0)
 
-# Counts the backward(create_graph=True) passes that left Values in `.grad`
-# fields: a compiled program, which adds floats into `.grad`, turns such
+# Counts the backward(create_graph=True) passes, which may leave Values in
+# `.grad` fields: a compiled program, which adds floats into `.grad`, turns such
 # gradients back into floats first (as a plain backward does) when it changes.
 graph_grads_epoch = 0
 
