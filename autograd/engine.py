@@ -376,8 +376,7 @@ def _pass_float(order: list[Value], check: bool) -> None:
         xs = [a.data if isinstance(a, Value) else a for a in args]
         grads = _vjp(op, g, node.data, xs, args)
         if check:
-            grads = tuple(grads)  # a rule may return a generator: read it once, here
-            _check_grads(node, grads)
+            grads = _check_grads(node, grads)
         for a, d in zip(args, grads):
             if isinstance(a, Value):
                 a.grad += d
@@ -392,8 +391,7 @@ def _pass_graph(order: list[Value], check: bool) -> None:
         args = node._args if node._args is not None else node._prev
         grads = _vjp(op, node.grad, node, args, args)
         if check:
-            grads = tuple(grads)
-            _check_grads(node, grads)
+            grads = _check_grads(node, grads)
         for a, d in zip(args, grads):
             if isinstance(a, Value):
                 old = a.grad
@@ -412,7 +410,9 @@ def _vjp(op: Op, g: Any, ans: Any, xs: Sequence[Any], args: Sequence[Any]) -> Se
     return [rule(g, ans, *xs) if isinstance(a, Value) else None for rule, a in zip(op.vjps, args)]
 
 
-def _check_grads(node: Value, grads: Iterable[Any]) -> None:
+def _check_grads(node: Value, grads: Iterable[Any]) -> tuple[Any, ...]:
+    """The gradients, read once (a rule may return a generator), each checked to be finite."""
+    grads = tuple(grads)
     for d in grads:
         if d is None:
             continue
@@ -423,6 +423,7 @@ def _check_grads(node: Value, grads: Iterable[Any]) -> None:
                 f"(its output {node.data!r}, incoming gradient {_data(node.grad)!r}, "
                 f"inputs {_describe(node._args or node._prev)})"
             )
+    return grads
 
 
 def _data(x: Any) -> Any:

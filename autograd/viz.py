@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from autograd.engine import Value
-from autograd.tape import node_names, topological_order
+from autograd.tape import _INFIX, node_names, topological_order
 
 if TYPE_CHECKING:
     import graphviz
@@ -141,7 +141,6 @@ def largest_gradient_path(root: Value) -> list[Value]:
     return path
 
 
-_INFIX = {"+", "-", "*", "/", "**"}
 _SHOWN_ARGS = 8  # a variadic op's label lists at most this many entries
 
 

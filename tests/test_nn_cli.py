@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -17,10 +18,16 @@ from nn.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+PYTHON_M_NN = (sys.executable, "-m", "nn")
+
+
+def run(
+    *args: str, cwd: Path = ROOT, command: Sequence[str] = PYTHON_M_NN
+) -> subprocess.CompletedProcess[str]:
+    """The CLI in a subprocess, as a user runs it (`python -m nn` unless told otherwise)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg")
     return subprocess.run(
-        [sys.executable, "-m", "nn", *args],
+        [*command, *args],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -232,16 +239,7 @@ def test_the_console_script_trains_micrograds_demo_by_default(tmp_path: Path) ->
     script = Path(sys.executable).with_name("tapegrad")  # installed by pip into the venv
     if not script.exists():
         pytest.skip("the tapegrad console script is not installed (pip install -e .)")
-    env = dict(os.environ, MPLBACKEND="Agg")
-    proc = subprocess.run(
-        [str(script), "train", "--out", str(tmp_path)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    proc = run("train", "--out", str(tmp_path), cwd=tmp_path, command=[str(script)])
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "MLP(2, [16, 16, 1], activation='relu'), 337 parameters" in out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +154,8 @@ def test_progress_bar_shows_loss_and_accuracy(capsys: pytest.CaptureFixture[str]
     assert capsys.readouterr().err == ""
 
 
-def test_divergence_stops_with_a_clear_error() -> None:
+@pytest.mark.parametrize("compiled", [False, True])
+def test_divergence_stops_with_a_clear_error(compiled: bool) -> None:
     X, y = data.make_moons(20, seed=0)
     model = MLP(2, [8, 8, 1], rng=random.Random(0))
     with pytest.raises(DivergenceError, match="smaller learning rate") as info:
@@ -165,6 +167,7 @@ def test_divergence_stops_with_a_clear_error() -> None:
             optimizer=SGD(model.parameters(), lr=1e150),
             steps=50,
             progress=False,
+            compiled=compiled,
         )
     history = info.value.history
     assert 1 < len(history) < 50
@@ -230,29 +233,39 @@ def _small_run() -> tuple[MLP, History, list[list[float]], list[int]]:
 
 # --- fit(compiled=True): the compiled replay trains exactly like eager ------------------
 
+Run = tuple[nn.Module, History]
 
-def _train_twice(
-    loss: str, X: list[list[float]], y: list[int], nout: int, **kwargs: Any
-) -> tuple[tuple[MLP, History], tuple[MLP, History]]:
+
+def _eager_and_compiled(
+    make_model: Callable[[], nn.Module],
+    X: list[list[float]],
+    y: list[Any],
+    *,
+    lr: float = 0.1,
+    momentum: float = 0.0,
+    **kwargs: Any,
+) -> tuple[Run, Run]:
+    """The same training run twice from the same initial weights: eager, then compiled."""
     runs = []
     for compiled in (False, True):
-        model = MLP(len(X[0]), [6, 5, nout], rng=random.Random(3))
+        model = make_model()
         # SGD, not Adam: Adam divides by sqrt(v), which turns a rounding-level
         # difference in a near-zero gradient into a visible difference in the step.
-        optimizer = SGD(model.parameters(), lr=0.1, momentum=0.9)
-        history = fit(
-            model,
-            X,
-            y,
-            loss=loss,
-            optimizer=optimizer,
-            l2=1e-3,
-            progress=False,
-            compiled=compiled,
-            **kwargs,
-        )
+        optimizer = SGD(model.parameters(), lr=lr, momentum=momentum)
+        history = fit(model, X, y, optimizer=optimizer, progress=False, compiled=compiled, **kwargs)
         runs.append((model, history))
     return runs[0], runs[1]
+
+
+def _assert_same_training(eager: Run, compiled: Run, rel: float = 0.0) -> None:
+    """Same losses, accuracies, learning rates, final parameters and gradients (to 1e-12)."""
+    (m_eager, h_eager), (m_comp, h_comp) = eager, compiled
+    assert h_comp.loss == pytest.approx(h_eager.loss, rel=rel, abs=1e-12)
+    assert h_comp.accuracy == pytest.approx(h_eager.accuracy, nan_ok=True)
+    assert h_comp.lr == h_eager.lr
+    for p, q in zip(m_eager.parameters(), m_comp.parameters(), strict=True):
+        assert q.data == pytest.approx(p.data, rel=rel, abs=1e-12)
+        assert q.grad == pytest.approx(p.grad, rel=rel, abs=1e-12)
 
 
 @pytest.mark.parametrize("loss", ["hinge", "mse", "bce", "cross_entropy"])
@@ -264,26 +277,29 @@ def test_compiled_training_matches_eager(loss: str, batch_size: int | None) -> N
         X, y = data.make_spirals(40, seed=2, n_classes=3)
     else:
         X, y = data.make_moons(40, noise=0.2, seed=2)
-    (eager, h_eager), (comp, h_comp) = _train_twice(
-        loss, X, y, 3 if loss == "cross_entropy" else 1, steps=8, batch_size=batch_size
+    nout = 3 if loss == "cross_entropy" else 1
+    runs = _eager_and_compiled(
+        lambda: MLP(2, [6, 5, nout], rng=random.Random(3)),
+        X,
+        y,
+        momentum=0.9,
+        loss=loss,
+        l2=1e-3,
+        steps=8,
+        batch_size=batch_size,
     )
-    for p, q in zip(eager.parameters(), comp.parameters(), strict=True):
-        assert q.data == pytest.approx(p.data, abs=1e-12)
-        assert q.grad == pytest.approx(p.grad, abs=1e-12)
-    assert h_comp.loss == pytest.approx(h_eager.loss, abs=1e-12)
-    assert h_comp.accuracy == h_eager.accuracy
-    assert h_comp.lr == h_eager.lr
+    _assert_same_training(*runs)
 
 
 def test_compiled_regression_takes_the_target_as_an_input() -> None:
     rng = random.Random(5)
     X = [[rng.uniform(-1, 1), rng.uniform(-1, 1)] for _ in range(30)]
     y = [x0 * x1 + 0.5 for x0, x1 in X]  # real targets: one program, target as input
-    (eager, h_eager), (comp, h_comp) = _train_twice("mse", X, y, 1, steps=5)  # type: ignore[arg-type]
-    assert h_comp.loss == pytest.approx(h_eager.loss, abs=1e-12)
-    assert all(math.isnan(a) for a in h_comp.accuracy)
-    for p, q in zip(eager.parameters(), comp.parameters(), strict=True):
-        assert q.data == pytest.approx(p.data, abs=1e-12)
+    runs = _eager_and_compiled(
+        lambda: MLP(2, [6, 5, 1], rng=random.Random(3)), X, y, loss="mse", l2=1e-3, steps=5
+    )
+    _assert_same_training(*runs)
+    assert all(math.isnan(a) for a in runs[1][1].accuracy)
 
 
 def test_compiled_demo_reaches_full_accuracy() -> None:
@@ -308,25 +324,16 @@ def test_compiled_cross_entropy_with_logits_far_from_those_at_the_trace() -> Non
     # shift by each example's own largest logit, not one frozen at the trace.
     X = [[800.0, -900.0], [-700.0, 850.0], [900.0, 900.0], [0.1, 0.2]] * 3
     y = [0, 1, 2, 1] * 3
-    runs = []
-    for compiled in (False, True):
-        model = MLP(2, [4, 3], rng=random.Random(0))
-        history = fit(
-            model,
-            X,
-            y,
-            loss="cross_entropy",
-            optimizer=SGD(model.parameters(), lr=1e-6),
-            steps=3,
-            progress=False,
-            compiled=compiled,
-        )
-        runs.append((model, history))
-    (eager, h_eager), (comp, h_comp) = runs
-    assert all(math.isfinite(v) for v in h_comp.loss)
-    assert h_comp.loss == pytest.approx(h_eager.loss, rel=1e-12)
-    for p, q in zip(eager.parameters(), comp.parameters(), strict=True):
-        assert q.data == pytest.approx(p.data, rel=1e-12, abs=1e-12)
+    runs = _eager_and_compiled(
+        lambda: MLP(2, [4, 3], rng=random.Random(0)),
+        X,
+        y,
+        lr=1e-6,
+        loss="cross_entropy",
+        steps=3,
+    )
+    assert all(math.isfinite(v) for v in runs[1][1].loss)
+    _assert_same_training(*runs, rel=1e-12)
 
 
 class _LogModel(nn.Module):
@@ -343,24 +350,8 @@ class _LogModel(nn.Module):
 def test_compiled_traces_on_real_examples_and_skips_unused_features() -> None:
     X = [[1.0 + i, 2.0 + i, -5.0 * i] for i in range(20)]
     y = [i % 2 for i in range(20)]
-    runs = []
-    for compiled in (False, True):
-        model = _LogModel()
-        history = fit(
-            model,
-            X,
-            y,
-            loss="hinge",
-            optimizer=SGD(model.parameters(), lr=0.1),
-            steps=4,  # full batches: one numpy batch of 10 examples per label
-            progress=False,
-            compiled=compiled,
-        )
-        runs.append((model, history))
-    (eager, h_eager), (comp, h_comp) = runs
-    assert h_comp.loss == pytest.approx(h_eager.loss, abs=1e-12)
-    for p, q in zip(eager.parameters(), comp.parameters(), strict=True):
-        assert q.data == pytest.approx(p.data, abs=1e-12)
+    # full batches: one numpy batch of 10 examples per label
+    _assert_same_training(*_eager_and_compiled(_LogModel, X, y, loss="hinge", steps=4))
 
 
 def test_compiled_needs_a_loss_name() -> None:
@@ -370,23 +361,6 @@ def test_compiled_needs_a_loss_name() -> None:
     with pytest.raises(ValueError, match="compiled=True needs a loss name"):
         fit(model, X, y, loss=losses.mse, compiled=True, progress=False)
     assert [p.data for p in model.parameters()] == before
-
-
-def test_compiled_divergence_stops_with_a_clear_error() -> None:
-    X, y = data.make_moons(20, seed=0)
-    model = MLP(2, [8, 8, 1], rng=random.Random(0))
-    with pytest.raises(DivergenceError, match="smaller learning rate") as info:
-        fit(
-            model,
-            X,
-            y,
-            loss="mse",
-            optimizer=SGD(model.parameters(), lr=1e150),
-            steps=50,
-            progress=False,
-            compiled=True,
-        )
-    assert 1 < len(info.value.history) < 50
 
 
 class _FixedLogit(nn.Module):
@@ -402,15 +376,9 @@ class _FixedLogit(nn.Module):
 def test_compiled_accepts_outputs_that_are_plain_numbers() -> None:
     X = [[float(i - 5)] for i in range(10)]
     y = [int(i > 5) for i in range(10)]
-    histories = []
-    for compiled in (False, True):
-        model = _FixedLogit()
-        histories.append(
-            fit(model, X, y, loss="cross_entropy", steps=3, progress=False, compiled=compiled)
-        )
-        assert model.w.data != 0.5
-    assert histories[1].loss == pytest.approx(histories[0].loss, abs=1e-12)
-    assert histories[1].accuracy == histories[0].accuracy
+    runs = _eager_and_compiled(_FixedLogit, X, y, loss="cross_entropy", steps=3)
+    _assert_same_training(*runs)
+    assert runs[1][0].w.data != 0.5  # type: ignore[attr-defined]
 
 
 @custom_op
@@ -432,14 +400,4 @@ class _FloatOnly(nn.Module):
 
 def test_compiled_training_with_an_op_that_takes_no_arrays_runs_example_by_example() -> None:
     X, y = data.make_moons(40, noise=0.2, seed=4)  # 20 per label: groups large enough for numpy
-    histories, models = [], []
-    for compiled in (False, True):
-        model = _FloatOnly()
-        optimizer = SGD(model.parameters(), lr=0.2)
-        histories.append(
-            fit(model, X, y, optimizer=optimizer, steps=5, progress=False, compiled=compiled)
-        )
-        models.append(model)
-    assert histories[1].loss == pytest.approx(histories[0].loss, abs=1e-12)
-    for p, q in zip(models[0].parameters(), models[1].parameters(), strict=True):
-        assert q.data == pytest.approx(p.data, abs=1e-12)
+    _assert_same_training(*_eager_and_compiled(_FloatOnly, X, y, lr=0.2, steps=5))
