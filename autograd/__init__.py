@@ -12,17 +12,10 @@ tapegrad into its own virtual environment.
 
 from autograd import ops
 from autograd.compile import compile
-from autograd.engine import (
-    Op,
-    Value,
-    custom_op,
-    detect_anomaly,
-    enable_grad,
-    is_grad_enabled,
-    no_grad,
-)
+from autograd.engine import Value, detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from autograd.functional import grad, hessian, value_and_grad
 from autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
+from autograd.opdef import Op, custom_op
 from autograd.tape import format_tape, topological_order
 from autograd.viz import GraphvizNotFoundError, draw_dot, largest_gradient_path
 

@@ -65,7 +65,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from autograd import engine, ops
-from autograd.engine import Op, Value, _relabel, as_float, topological_order
+from autograd.engine import Value, as_float, topological_order
+from autograd.opdef import Op, _relabel
 
 __all__ = ["Program", "compile"]
 

@@ -18,7 +18,8 @@ from operator import mul as _fmul
 from typing import Any
 
 from autograd import engine as _engine
-from autograd.engine import Op, Value, custom_op
+from autograd.engine import Value
+from autograd.opdef import Op, custom_op
 
 _INF = math.inf
 

@@ -22,8 +22,8 @@ except ImportError as e:  # pragma: no cover - exercised by a subprocess test
     ) from e
 
 from autograd import ops
-from autograd.engine import Op
 from autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
+from autograd.opdef import Op
 
 __all__ = [
     "Expression",

@@ -1,0 +1,269 @@
+"""The op machinery: `Op` and `@custom_op`, how a function of floats becomes a differentiable op.
+
+Built-in ops (`autograd/ops.py`) and users' own ops are made here the same
+way. An `Op` checks its arguments, runs the forward rule on floats and, when
+an operand is a Value, records one graph node; the backward loop in
+`autograd/engine.py` later calls the op's derivative rules.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, overload
+
+from autograd.engine import _ANOMALY, _NO_GRAD, Rule, Value, _describe, _mode, as_float
+
+__all__ = ["Interval", "Op", "custom_op"]
+
+
+Interval = tuple[float, float]
+
+
+class Op:
+    """A differentiable operation: a forward rule on floats plus one VJP rule per argument.
+
+    Made by `@custom_op`. Called with plain numbers it returns a float; called
+    with at least one Value it records one graph node whose `_op` is the op's
+    symbol. Rules have the signature `rule(g, ans, *args)` and return
+    `g * d(op)/d(arg)`; they are written with differentiable operations so the
+    same body serves floats and Values (which is what makes higher order work).
+
+    Attributes:
+        name: the function's name.
+        symbol: what `_op` shows in graphs and tapes (`'+'` for add).
+        forward: the plain-float function.
+        nargs: number of arguments, or -1 for a variadic op.
+        domain: open interval where the op is defined.
+        kinks: points where the op or its first two derivatives are not smooth.
+    """
+
+    def __init__(
+        self,
+        forward: Callable[..., Any],
+        *,
+        name: str | None = None,
+        symbol: str | None = None,
+        domain: Interval = (-math.inf, math.inf),
+        kinks: Iterable[float] = (),
+    ) -> None:
+        if not callable(forward):
+            raise TypeError(f"custom_op needs a function, got {type(forward).__name__}")
+        self.forward = forward
+        self.name: str = name or str(getattr(forward, "__name__", "op"))
+        self.symbol: str = symbol or self.name
+        self.nargs = _arity(forward)
+        lo, hi = (float(b) for b in domain)
+        if not lo < hi:
+            raise ValueError(f"custom_op '{self.name}': domain {domain!r} is empty; need lo < hi")
+        self.domain = (lo, hi)
+        self.kinks = tuple(float(k) for k in kinks)
+        self.vjps: tuple[Rule, ...] | None = None
+        self.vjp_all: Rule | None = None
+        self.__doc__ = forward.__doc__
+        self.__wrapped__ = forward
+
+    def __repr__(self) -> str:
+        return f"<op {self.name}>"
+
+    def defvjp(self, *rules: Rule) -> Rule:
+        """Attach the derivative: one rule per argument, `rule(g, ans, *args) -> g * dop/darg`.
+
+        Usable as a decorator for a one-argument op (returns the rule).
+        """
+        _check_is_op(self)
+        if self.nargs < 0:
+            raise TypeError(
+                f"op '{self.name}' takes a variable number of arguments; use defvjp_all"
+            )
+        if len(rules) != self.nargs:
+            raise TypeError(
+                f"op '{self.name}' takes {self.nargs} argument(s), so defvjp needs "
+                f"{self.nargs} rule(s), got {len(rules)}"
+            )
+        for rule in rules:
+            _check_rule_arity(self, rule, 2 + self.nargs)
+        self.vjps = tuple(rules)
+        self.vjp_all = None
+        return rules[0]
+
+    def defvjp_all(self, rule: Rule) -> Rule:
+        """Attach one rule `rule(g, ans, *args)` returning the gradients of all arguments.
+
+        The form for variadic ops such as `sum` and `dot`.
+        """
+        _check_is_op(self)
+        if self.nargs >= 0:
+            _check_rule_arity(self, rule, 2 + self.nargs)
+        self.vjp_all = rule
+        self.vjps = None
+        return rule
+
+    def __call__(self, *args: Any) -> Any:
+        # Sort the operands into Values (graph children) and constants. Two
+        # operands is by far the commonest case, so it skips the general loop.
+        children: tuple[Value, ...]
+        xs: Sequence[float]
+        mixed: tuple[Any, ...] | None
+        if len(args) == 2:
+            x, y = args
+            if isinstance(x, Value):
+                if isinstance(y, Value):
+                    children, xs, mixed = args, (x.data, y.data), None
+                else:
+                    y = y if type(y) is float else as_float(y, f"operand of {self.name}")
+                    children, xs, mixed = (x,), (x.data, y), (x, y)
+            elif isinstance(y, Value):
+                x = x if type(x) is float else as_float(x, f"operand of {self.name}")
+                children, xs, mixed = (y,), (x, y.data), (x, y)
+            else:
+                children, xs, mixed = (), (as_float(x), as_float(y)), None
+        elif len(args) == 1 and isinstance(args[0], Value):
+            children, xs, mixed = args, (args[0].data,), None
+        else:
+            children, xs, mixed = _split(args, self.name)
+        if self.nargs >= 0 and len(xs) != self.nargs:
+            raise TypeError(f"op '{self.name}' takes {self.nargs} argument(s), got {len(xs)}")
+        try:
+            data = self.forward(*xs)
+        except (ValueError, ZeroDivisionError, OverflowError) as e:
+            raise _relabel(e, children) from None
+        if type(data) is not float:
+            data = _result(self, data)
+        mode = _mode.get()
+        if mode & _ANOMALY and not math.isfinite(data):
+            raise FloatingPointError(
+                f"op '{self.name}' produced {data!r} from inputs {_describe(args)}"
+            )
+        if not children:
+            return data
+        out = _new(Value)
+        out.data = data
+        out.grad = 0.0
+        out.label = ""
+        if mode & _NO_GRAD:
+            out._prev = ()
+            out._op = ""
+            out._fn = None
+            out._args = None
+        else:
+            out._prev = children
+            out._op = self.symbol
+            out._fn = self
+            out._args = mixed
+        return out
+
+
+def _split(
+    args: tuple[Any, ...], name: str
+) -> tuple[tuple[Value, ...], list[float], tuple[Any, ...] | None]:
+    """Operands -> (Value operands, every operand's number, operands with constants as floats).
+
+    The last is None when every operand is a Value (the graph then only needs the first).
+    """
+    children = []
+    xs = []
+    for a in args:
+        if isinstance(a, Value):
+            children.append(a)
+            xs.append(a.data)
+        else:
+            xs.append(a if type(a) is float else as_float(a, f"operand of {name}"))
+    if len(children) == len(args):
+        return args, xs, None
+    mixed = tuple([a if isinstance(a, Value) else x for a, x in zip(args, xs)])
+    return tuple(children), xs, mixed
+
+
+_new = object.__new__
+
+
+def _arity(fn: Callable[..., Any]) -> int:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return -1
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return -1
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+
+
+def _check_is_op(op: object) -> None:
+    if not isinstance(op, Op):
+        raise TypeError(
+            f"defvjp needs an op made by @custom_op; {op!r} is not a custom op "
+            "(decorate the forward function with @custom_op first)"
+        )
+
+
+def _check_rule_arity(op: Op, rule: Rule, expected: int) -> None:
+    if not callable(rule):
+        raise TypeError(f"defvjp for op '{op.name}' needs functions, got {type(rule).__name__}")
+    n = _arity(rule)
+    if n not in (-1, expected):
+        names = ", ".join(["g", "ans", *[f"x{i}" for i in range(expected - 2)]])
+        raise TypeError(
+            f"derivative rule {getattr(rule, '__name__', rule)!r} for op '{op.name}' takes "
+            f"{n} argument(s); expected {expected}: ({names})"
+        )
+
+
+def _result(op: Op, data: Any) -> float:
+    try:
+        return as_float(data, "result")
+    except TypeError:
+        raise TypeError(
+            f"op '{op.name}' returned {type(data).__name__} {data!r}; "
+            "a forward rule must return a real number"
+        ) from None
+
+
+def _relabel(e: Exception, children: Sequence[Value]) -> Exception:
+    """Add the operands' labels to a domain error from a forward rule."""
+    labels = [f"Value '{c.label}'" for c in children if c.label]
+    if not labels:
+        return e
+    msg = str(e)
+    head, sep, tail = msg.partition(";")
+    return type(e)(f"{head} ({', '.join(labels)}){sep}{tail}")
+
+
+@overload
+def custom_op(fn: Callable[..., Any]) -> Op: ...
+
+
+@overload
+def custom_op(
+    fn: None = None,
+    *,
+    domain: Interval = ...,
+    kinks: Iterable[float] = ...,
+    name: str | None = ...,
+    symbol: str | None = ...,
+) -> Callable[[Callable[..., Any]], Op]: ...
+
+
+def custom_op(
+    fn: Callable[..., Any] | None = None,
+    *,
+    domain: Interval = (-math.inf, math.inf),
+    kinks: Iterable[float] = (),
+    name: str | None = None,
+    symbol: str | None = None,
+) -> Op | Callable[[Callable[..., Any]], Op]:
+    """Turn a plain function of floats into a differentiable op.
+
+    Use as `@custom_op` or `@custom_op(domain=(lo, hi), kinks=(k, ...))`, then
+    attach the derivative with `@op.defvjp`. See `Op`.
+
+    Args:
+        fn: the forward rule, a function of floats returning a float.
+        domain: open interval where the op is defined (ends may be +-inf).
+        kinks: points where the op or one of its first two derivatives is not smooth.
+        name: the op's name (default: the function's name).
+        symbol: what graphs show for it (default: the name).
+    """
+    if fn is None:
+        return lambda f: Op(f, name=name, symbol=symbol, domain=domain, kinks=kinks)
+    return Op(fn, name=name, symbol=symbol, domain=domain, kinks=kinks)
