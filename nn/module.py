@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import random
-import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from autograd import Value
+from nn.io import (
+    FORMAT,
+    FORMAT_VERSION,
+    ModelFileError,
+    PathLike,
+    StateDictError,
+    read_model_file,
+    write_atomically,
+)
 
 __all__ = [
     "FORMAT",
@@ -27,33 +34,7 @@ __all__ = [
 Scalar = Value | float
 """What a model takes and a loss returns: a Value, or a plain number."""
 
-FORMAT = "tapegrad.nn"
-"""The ``format`` field of every model file."""
-
-FORMAT_VERSION = 1
-"""The model-file layout this code writes and reads."""
-
-PathLike = str | os.PathLike[str]
-
 _REGISTRY: dict[str, type[Module]] = {}
-
-
-class StateDictError(ValueError):
-    """A state dict that does not fit the model (missing, extra or non-numeric entries)."""
-
-
-class ModelFileError(StateDictError):
-    """A model file that cannot be written or read back, with its path and the reason.
-
-    Attributes:
-        path: The file.
-        reason: What is wrong with it.
-    """
-
-    def __init__(self, path: PathLike, reason: str) -> None:
-        self.path = os.fspath(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
 
 
 class Module:
@@ -144,7 +125,7 @@ class Module:
                 finite number (``ModelFileError``, with the path, for a file).
         """
         if isinstance(state, str | os.PathLike):
-            doc = _read_model_file(state)
+            doc = read_model_file(state)
             if doc["class"] != type(self).__name__:
                 raise ModelFileError(
                     state, f"holds a {doc['class']} model, not a {type(self).__name__}"
@@ -219,7 +200,7 @@ class Module:
             text = json.dumps(doc, indent=1, allow_nan=False) + "\n"
         except (TypeError, ValueError) as exc:
             raise ModelFileError(path, f"cannot encode as JSON: {exc}") from None
-        _write_atomically(path, text)
+        write_atomically(path, text)
 
     def __repr__(self) -> str:
         config = self.config()
@@ -232,75 +213,7 @@ def _few(names: list[str], limit: int = 4) -> str:
     return shown + (", ..." if len(names) > limit else "")
 
 
-def _write_atomically(path: PathLike, text: str) -> None:
-    """Write to a new file next to ``path``, flush it to disk, then rename over ``path``."""
-    target = os.fspath(path)
-    folder, base = os.path.split(os.path.abspath(target))
-    tmp = os.path.join(folder, f".{base}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "x", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except OSError as exc:
-        _remove_quietly(tmp)
-        raise ModelFileError(target, f"cannot write: {exc.strerror or exc}") from None
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
-
-
-def _remove_quietly(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
-
-
-def _reject_constant(token: str) -> float:
-    raise ValueError(f"non-standard JSON number {token}")
-
-
-def _read_model_file(path: PathLike) -> dict[str, Any]:
-    """Read and check a model file's envelope (format, version, field types)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f, parse_constant=_reject_constant)
-    except FileNotFoundError:
-        raise ModelFileError(path, "no such file") from None
-    except IsADirectoryError:
-        raise ModelFileError(path, "is a directory, not a model file") from None
-    except OSError as exc:
-        raise ModelFileError(path, f"cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ModelFileError(path, "not a text file (not UTF-8 JSON)") from None
-    except json.JSONDecodeError as exc:
-        raise ModelFileError(
-            path,
-            f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
-            "the file may be truncated or corrupt",
-        ) from None
-    except ValueError as exc:
-        raise ModelFileError(path, f"not valid JSON ({exc})") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ModelFileError(path, f'not a tapegrad model file (no "format": "{FORMAT}")')
-    version = doc.get("version")
-    if version != FORMAT_VERSION or isinstance(version, bool):
-        raise ModelFileError(
-            path,
-            f"format version {version!r} is not supported (this tapegrad reads "
-            f"version {FORMAT_VERSION})",
-        )
-    doc.setdefault("config", None)
-    doc.setdefault("meta", {})
-    if not isinstance(doc.get("class"), str):
-        raise ModelFileError(path, "field 'class' is missing or not a string")
-    if not isinstance(doc.get("parameters"), dict):
-        raise ModelFileError(path, "field 'parameters' is missing or not an object")
-    if not isinstance(doc["meta"], dict):
-        raise ModelFileError(path, "field 'meta' is not an object")
-    if not isinstance(doc["config"], dict | None):
-        raise ModelFileError(path, "field 'config' is not an object")
-    return doc
+_write_atomically = write_atomically  # the old private name, still imported by nn/cli.py
 
 
 def _find_class(path: PathLike, doc: Mapping[str, Any]) -> type[Module]:
@@ -335,7 +248,7 @@ def load(path: PathLike) -> Module:
         ModelFileError: Missing, truncated or non-JSON file, unknown format
             version or class, or parameters that do not fit the architecture.
     """
-    doc = _read_model_file(path)
+    doc = read_model_file(path)
     cls = _find_class(path, doc)
     config = doc["config"]
     if config is None:  # calling the class with its defaults could build another model
@@ -364,5 +277,5 @@ def read_meta(path: PathLike) -> dict[str, Any]:
     Raises:
         ModelFileError: As :func:`load`.
     """
-    meta: dict[str, Any] = _read_model_file(path)["meta"]
+    meta: dict[str, Any] = read_model_file(path)["meta"]
     return meta
