@@ -66,7 +66,7 @@ from typing import Any
 
 from autograd import engine, ops
 from autograd.engine import Value, as_float, topological_order
-from autograd.opdef import Op, _relabel
+from autograd.opdef import ManualRule, Op, _relabel
 
 __all__ = ["Program", "compile"]
 
@@ -274,8 +274,7 @@ class _Trace:
                 if node not in seen:
                     seen.add(node)
                     order.append(node)
-        # Gradients flow only through nodes made by ops: a leaf (no `_fn`) ends the
-        # walk even when it has micrograd-style `_prev` children, as in eager backward.
+        # Gradients flow only through nodes made by ops: a leaf (no `_fn`) ends the walk.
         live: set[Value] = set(outputs)
         for node in reversed(order):
             if node in live and node._fn is not None:
@@ -287,6 +286,12 @@ class _Trace:
         self.input_pos = {i: k for k, i in enumerate(self.inputs)}
         for node in self.nodes:
             op = node._fn
+            if isinstance(op, ManualRule):
+                raise ValueError(
+                    f"cannot compile: {_name_of(node)} (op {node._op!r}) was built by hand, "
+                    "micrograd style, with children and an assigned or missing _backward; "
+                    "a program can replay only ops made with @custom_op"
+                )
             if op is not None and op.vjps is None and op.vjp_all is None:
                 raise ValueError(
                     f"cannot compile: op '{op.name}' has no derivative rule, so a program "

@@ -7,7 +7,10 @@ from which operands, and walks that record backwards applying the rules.
 
 from __future__ import annotations
 
+import decimal
 import math
+import numbers
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -26,6 +29,16 @@ _mode: ContextVar[int] = ContextVar("tapegrad_mode", default=0)
 # `.grad` fields: a compiled program, which adds floats into `.grad`, turns such
 # gradients back into floats first (as a plain backward does) when it changes.
 graph_grads_epoch = 0
+
+# While a functional transform (`grad`, `value_and_grad`, `hessian`) runs, the
+# leaves made with `Value(...)` are logged here, so the transform can tell its
+# own leaves from Values made outside it that the function closed over.
+leaf_log: ContextVar[list[Value] | None] = ContextVar("tapegrad_leaf_log", default=None)
+
+# Backward passes keep their running gradients in the nodes' `.grad` fields, so
+# two passes over shared nodes must not interleave: one pass at a time, per
+# process (re-entrant, so a rule may itself differentiate something).
+backward_lock = threading.RLock()
 
 
 @contextmanager
@@ -79,16 +92,23 @@ def _type_error(x: object, where: str) -> TypeError:
 
 
 def as_float(x: object, where: str = "Value data") -> float:
-    """Convert a real number to a Python float; anything else is a TypeError."""
+    """Convert a real number to a Python float; anything else is a TypeError.
+
+    Real numbers are ints, floats, bools, `fractions.Fraction`, `decimal.Decimal`
+    and numpy's integer, float and bool scalars; complex numbers, strings, None
+    and containers are not.
+    """
     if type(x) is float:
         return x
     if isinstance(x, (int, float)):  # bool is an int; numpy float64 is a float
         return float(x)
     if isinstance(x, Value):
         raise TypeError(f"{where} must be a number, got a Value ({x!r}); pass the Value itself")
+    if isinstance(x, (numbers.Real, decimal.Decimal)):  # Fraction, Decimal, numpy scalars
+        return float(x)
     kind = getattr(getattr(x, "dtype", None), "kind", None)
     if kind in ("b", "i", "u", "f") and getattr(x, "ndim", None) == 0:
-        return float(x)  # type: ignore[arg-type]  # a numpy scalar
+        return float(x)  # type: ignore[arg-type]  # a 0-d numpy array
     raise _type_error(x, where)
 
 
@@ -115,6 +135,12 @@ class Value:
     Values made by ops also remember the op (`_fn`) and, when some operands
     were plain numbers, the full operand list (`_args`); `_prev` holds only the
     Value operands.
+
+    An op can also be added the micrograd way: build `out = Value(data,
+    (x, ...), 'name')` and assign `out._backward = fn`, where `fn()` adds
+    `local * out.grad` into each operand's `.grad`; `backward()` then calls it.
+    Reading `node._backward` gives a function applying that node's rule once,
+    as micrograd's closure does (lecture code steps backprop node by node).
     """
 
     __slots__ = ("__weakref__", "_args", "_fn", "_op", "_prev", "data", "grad", "label")
@@ -135,15 +161,70 @@ class Value:
         self.label = label
         self._prev = tuple(_children)
         self._op = _op
-        self._fn = None
+        # A node built by hand with children has no rule until `_backward` is assigned.
+        self._fn = _NO_RULE if self._prev else None
         self._args = None
+        if self._prev:
+            for c in self._prev:
+                if not isinstance(c, Value):
+                    raise TypeError(f"Value children must be Values, got {type(c).__name__}: {c!r}")
+        else:
+            log = leaf_log.get()
+            if log is not None:
+                log.append(self)
 
     def __repr__(self) -> str:
-        grad = self.grad.data if isinstance(self.grad, Value) else self.grad
-        extra = f", op={self._op!r}" if self._op else ""
-        if self.label:
-            extra += f", label={self.label!r}"
-        return f"Value(data={self.data:.6g}, grad={grad:.6g}{extra})"
+        # Full precision, as micrograd prints it: repr(float) round-trips exactly.
+        extra = f", label={self.label!r}" if self.label else ""
+        return f"Value(data={self.data!r}, grad={self.grad!r}{extra})"
+
+    @property
+    def _backward(self) -> Callable[[], None]:
+        """This node's chain-rule step: adds `local derivative * self.grad` into each operand."""
+        fn = self._fn
+        if isinstance(fn, ManualRule) and fn.fn is not None:
+            manual: Callable[[], None] = fn.fn
+            return manual
+        return lambda: _apply_node(self)
+
+    @_backward.setter
+    def _backward(self, fn: Callable[[], None]) -> None:
+        if not callable(fn):
+            raise TypeError(f"_backward must be a function, got {type(fn).__name__}")
+        self._fn = ManualRule(fn, self._op)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Value:
+        """Copy the whole graph below this Value, iteratively (any depth), ops by reference."""
+        import copy
+
+        for node in topological_order(self):
+            if id(node) in memo:
+                continue
+            if isinstance(node._fn, ManualRule) and node._fn.fn is not None:
+                raise TypeError(
+                    f"cannot copy a Value whose _backward was assigned (op {node._op!r}): its "
+                    "function refers to the original nodes; define the op with @custom_op"
+                )
+            new = _new(type(node))
+            memo[id(node)] = new
+            new.data = node.data
+            new.label = node.label
+            new._op = node._op
+            new._fn = node._fn
+            new._prev = tuple([memo[id(c)] for c in node._prev])
+            args = node._args
+            new._args = (
+                None
+                if args is None
+                else tuple([memo[id(a)] if isinstance(a, Value) else a for a in args])
+            )
+            new.grad = copy.deepcopy(node.grad, memo)
+            state = getattr(node, "__dict__", None)  # a subclass's own attributes
+            if state:
+                new.__dict__.update(copy.deepcopy(state, memo))
+        memo.setdefault(id(memo), []).append(self)  # keep the original alive, as copy does
+        result: Value = memo[id(self)]
+        return result
 
     def item(self) -> float:
         """The wrapped number as a Python float."""
@@ -296,47 +377,60 @@ def _backprop(
 
     The gradient flowing in this pass is kept in the nodes' `.grad` fields,
     starting from zero; whatever they held before is set aside and added back
-    at the end, which is what makes repeated passes accumulate. With `wrt`
-    the pass returns the gradients of those nodes and leaves every `.grad` as
-    it was (the functional API uses this).
+    at the end, which is what makes repeated passes accumulate. A pass that
+    raises puts every `.grad` back as it found it. With `wrt` the pass returns
+    the gradients of those nodes and leaves every `.grad` as it was (the
+    functional API uses this). Passes run one at a time (`backward_lock`).
     """
-    kept = [(n, g) for n in order if type(g := n.grad) is not float or g]
-    for n, _ in kept:
-        n.grad = 0.0
-    if create_graph and not isinstance(gradient, Value):
-        gradient = Value(gradient)
-    elif not create_graph:
-        gradient = gradient.data if isinstance(gradient, Value) else as_float(gradient, "gradient")
-    root.grad = gradient
-    check = bool(_mode.get() & _ANOMALY)
     if create_graph:
-        global graph_grads_epoch
-        graph_grads_epoch += 1  # before the pass: one that fails may leave Values in .grad
-        token = _mode.set(_mode.get() & ~_NO_GRAD)
-        try:
-            _pass_graph(order, check)
-        finally:
-            _mode.reset(token)
-        for n in order:
-            if type(n.grad) is float:
-                n.grad = Value(n.grad)
+        if not isinstance(gradient, Value):
+            gradient = Value(as_float(gradient, "gradient"))
     else:
-        _pass_float(order, check)
-
-    result = None
-    if wrt is not None:
-        result = [n.grad for n in wrt]
-        for n in order:
+        gradient = gradient.data if isinstance(gradient, Value) else as_float(gradient, "gradient")
+    with backward_lock:
+        # None is PyTorch's "no gradient yet" (zero_grad(set_to_none=True)): it counts as 0.
+        kept = [(n, g) for n in order if type(g := n.grad) is not float or g]
+        for n, _ in kept:
             n.grad = 0.0
-        for n, g in kept:
-            n.grad = g
-    else:
+        root.grad = gradient
+        check = bool(_mode.get() & _ANOMALY)
+        try:
+            if create_graph:
+                global graph_grads_epoch
+                graph_grads_epoch += 1  # before the pass: one that fails may leave Values in .grad
+                token = _mode.set(_mode.get() & ~_NO_GRAD)
+                try:
+                    _pass_graph(order, check)
+                finally:
+                    _mode.reset(token)
+                for n in order:
+                    if type(n.grad) is float:
+                        n.grad = Value(n.grad)
+            else:
+                _pass_float(order, check)
+        except BaseException:
+            _restore(order, kept)
+            raise
+        if wrt is not None:
+            result = [n.grad for n in wrt]
+            _restore(order, kept)
+            return result
         for n, g in kept:
             new = n.grad
+            if g is None:
+                continue
             if not create_graph:  # plain accumulation: never grow a graph here
                 g = g.data if isinstance(g, Value) else g
             n.grad = g + new
-    return result
+    return None
+
+
+def _restore(order: list[Value], kept: list[tuple[Value, Any]]) -> None:
+    """Put every `.grad` of `order` back to what it was before the pass."""
+    for n in order:
+        n.grad = 0.0
+    for n, g in kept:
+        n.grad = g
 
 
 def _pass_float(order: list[Value], check: bool) -> None:
@@ -350,34 +444,42 @@ def _pass_float(order: list[Value], check: bool) -> None:
         if args is None:  # every operand is a Value: the common, fast case
             prev = node._prev
             vjps = op.vjps
-            if vjps is None:
-                args = prev  # variadic or rule-less: the general path below
-            elif op.nargs == 1:
-                (x,) = prev
-                d = vjps[0](g, node.data, x.data)
-                if check:
-                    _check_grads(node, (d,))
-                x.grad += d
-                continue
-            elif op.nargs == 2:
-                x, y = prev
-                xd = x.data
-                yd = y.data
-                dx = vjps[0](g, node.data, xd, yd)
-                dy = vjps[1](g, node.data, xd, yd)
-                if check:
-                    _check_grads(node, (dx, dy))
-                x.grad += dx
-                y.grad += dy
-                continue
-            else:
-                args = prev
+            if vjps is not None:
+                nargs = op.nargs
+                if nargs == 1:
+                    (x,) = prev
+                    d = vjps[0](g, node.data, x.data)
+                    if type(d) is not float:
+                        d = _real_grad(node, 0, d, False)
+                    if check:
+                        _check_grads(node, (d,))
+                    x.grad += d
+                    continue
+                if nargs == 2:
+                    x, y = prev
+                    xd = x.data
+                    yd = y.data
+                    dx = vjps[0](g, node.data, xd, yd)
+                    dy = vjps[1](g, node.data, xd, yd)
+                    if type(dx) is not float:
+                        dx = _real_grad(node, 0, dx, False)
+                    if type(dy) is not float:
+                        dy = _real_grad(node, 1, dy, False)
+                    if check:
+                        _check_grads(node, (dx, dy))
+                    x.grad += dx
+                    y.grad += dy
+                    continue
+            args = prev
+        if isinstance(op, ManualRule):
+            op.run(node)
+            continue
         xs = [a.data if isinstance(a, Value) else a for a in args]
-        grads = _vjp(op, g, node.data, xs, args)
+        grads = _vjp(node, op, g, node.data, xs, args, False)
         if check:
-            grads = _check_grads(node, grads)
+            _check_grads(node, grads)
         for a, d in zip(args, grads):
-            if isinstance(a, Value):
+            if d is not None:
                 a.grad += d
 
 
@@ -387,31 +489,119 @@ def _pass_graph(order: list[Value], check: bool) -> None:
         op = node._fn
         if op is None:
             continue
+        if isinstance(op, ManualRule):
+            op.refuse_graph(node)
         args = node._args if node._args is not None else node._prev
-        grads = _vjp(op, node.grad, node, args, args)
+        grads = _vjp(node, op, node.grad, node, args, args, True)
         if check:
-            grads = _check_grads(node, grads)
+            _check_grads(node, grads)
         for a, d in zip(args, grads):
-            if isinstance(a, Value):
+            if d is not None:
                 old = a.grad
                 a.grad = d if type(old) is float and old == 0.0 else old + d
 
 
-def _vjp(op: Op, g: Any, ans: Any, xs: Sequence[Any], args: Sequence[Any]) -> Sequence[Any]:
-    """All of one node's operand gradients: None where the operand is a constant."""
+def _apply_node(node: Value) -> None:
+    """One node's chain-rule step, as micrograd's `_backward()` closure does it.
+
+    Adds `local derivative * node.grad` into each Value operand's `.grad`:
+    with floats, or recording a graph when `node.grad` is itself a Value.
+    """
+    op = node._fn
+    if op is None:
+        return
+    if isinstance(op, ManualRule):
+        op.run(node)
+        return
+    g = 0.0 if node.grad is None else node.grad
+    args = node._args if node._args is not None else node._prev
+    graph = isinstance(g, Value)
+    with backward_lock:
+        if graph:
+            token = _mode.set(_mode.get() & ~_NO_GRAD)
+            try:
+                grads = _vjp(node, op, g, node, args, args, True)
+            finally:
+                _mode.reset(token)
+        else:
+            xs = [a.data if isinstance(a, Value) else a for a in args]
+            grads = _vjp(node, op, g, node.data, xs, args, False)
+        if _mode.get() & _ANOMALY:
+            _check_grads(node, grads)
+        for a, d in zip(args, grads):
+            if d is not None:
+                old = a.grad
+                a.grad = d if old is None else old + d
+
+
+def _vjp(
+    node: Value,
+    op: Op,
+    g: Any,
+    ans: Any,
+    xs: Sequence[Any],
+    args: Sequence[Any],
+    graph: bool,
+) -> list[Any]:
+    """All of one node's operand gradients, checked: None where the operand is a constant."""
     if op.vjp_all is not None:
-        return op.vjp_all(g, ans, *xs)  # type: ignore[no-any-return]
-    if op.vjps is None:
+        raw = op.vjp_all(g, ans, *xs)
+        try:
+            grads = list(raw)
+        except TypeError:
+            raise TypeError(
+                f"derivative rule {_rule_name(op.vjp_all)} of op '{op.name}' returned "
+                f"{type(raw).__name__} {raw!r}; it must return one gradient per argument "
+                f"({len(args)}), as a list or tuple"
+            ) from None
+        if len(grads) != len(args):
+            raise TypeError(
+                f"derivative rule {_rule_name(op.vjp_all)} of op '{op.name}' returned "
+                f"{len(grads)} gradient(s) for {len(args)} argument(s); it must return one "
+                "per argument (any value for a constant argument)"
+            )
+    elif op.vjps is None:
         raise NotImplementedError(
             f"op '{op.name}' has no derivative rule, so backward cannot pass through it; "
             f"define one with @{op.name}.defvjp"
         )
-    return [rule(g, ans, *xs) if isinstance(a, Value) else None for rule, a in zip(op.vjps, args)]
+    else:
+        grads = [
+            rule(g, ans, *xs) if isinstance(a, Value) else None for rule, a in zip(op.vjps, args)
+        ]
+    for i, (a, d) in enumerate(zip(args, grads)):
+        if not isinstance(a, Value):
+            grads[i] = None  # a constant operand receives nothing
+        elif type(d) is not float and not (graph and isinstance(d, Value)):
+            grads[i] = _real_grad(node, i, d, graph)
+    return grads
 
 
-def _check_grads(node: Value, grads: Iterable[Any]) -> tuple[Any, ...]:
-    """The gradients, read once (a rule may return a generator), each checked to be finite."""
-    grads = tuple(grads)
+def _rule_name(rule: Any) -> str:
+    return repr(getattr(rule, "__name__", type(rule).__name__))
+
+
+def _real_grad(node: Value, i: int, d: Any, graph: bool) -> Any:
+    """A rule's result as a gradient: a float (or a Value when recording); else a clear error."""
+    if isinstance(d, Value):
+        return d if graph else d.data
+    if isinstance(d, (numbers.Real, decimal.Decimal)) or (
+        getattr(getattr(d, "dtype", None), "kind", None) in ("b", "i", "u", "f")
+        and getattr(d, "ndim", None) == 0
+    ):
+        return float(d)
+    op = node._fn
+    assert op is not None and not isinstance(op, ManualRule)
+    rule = op.vjp_all if op.vjp_all is not None else op.vjps[i] if op.vjps else None
+    raise TypeError(
+        f"derivative rule {_rule_name(rule)} of op '{op.name}' returned "
+        f"{type(d).__name__} {d!r} for argument {i}; a rule must return a real number"
+        + (" or a Value" if graph else "")
+    )
+
+
+def _check_grads(node: Value, grads: Iterable[Any]) -> None:
+    """Under detect_anomaly: every gradient must be finite."""
     for d in grads:
         if d is None:
             continue
@@ -422,7 +612,9 @@ def _check_grads(node: Value, grads: Iterable[Any]) -> tuple[Any, ...]:
                 f"(its output {node.data!r}, incoming gradient {_data(node.grad)!r}, "
                 f"inputs {_describe(node._args or node._prev)})"
             )
-    return grads
+
+
+_new = object.__new__
 
 
 def _data(x: Any) -> Any:
@@ -441,4 +633,20 @@ def _describe(args: Iterable[Any]) -> str:
 
 # ops.py defines the operators through opdef.py, which imports this module: load them last.
 from autograd import ops as _ops  # noqa: E402  (binds the operators above)
-from autograd.opdef import Op  # noqa: E402  (re-exported: autograd.engine.Op)
+from autograd.opdef import (  # noqa: E402  (Op and custom_op re-exported)
+    _NO_RULE,
+    ManualRule,
+    Op,
+    custom_op,
+)
+
+__all__ = [
+    "Op",
+    "Value",
+    "custom_op",
+    "detect_anomaly",
+    "enable_grad",
+    "is_grad_enabled",
+    "no_grad",
+    "topological_order",
+]

@@ -15,7 +15,7 @@ from typing import Any, overload
 
 from autograd.engine import _ANOMALY, _NO_GRAD, Rule, Value, _describe, _mode, as_float
 
-__all__ = ["Interval", "Op", "custom_op"]
+__all__ = ["Interval", "ManualRule", "Op", "custom_op"]
 
 
 Interval = tuple[float, float]
@@ -227,6 +227,59 @@ def _relabel(e: Exception, children: Sequence[Value]) -> Exception:
     msg = str(e)
     head, sep, tail = msg.partition(";")
     return type(e)(f"{head} ({', '.join(labels)}){sep}{tail}")
+
+
+class ManualRule(Op):
+    """The derivative of a node built by hand, micrograd style: `out._backward = fn`.
+
+    `fn()` adds `local * out.grad` into the operands' `.grad` fields itself. It
+    works on floats, so a backward pass with `create_graph=True` refuses it
+    rather than silently missing the second-order terms. `fn` is None for a
+    node built with children and no rule yet (backward then says so).
+    """
+
+    def __init__(self, fn: Callable[[], None] | None, name: str = "") -> None:
+        # No forward rule and no VJP rules: `compile` and `defvjp` see an op without a
+        # derivative and refuse it by name; the backward loop calls `run` instead.
+        self.fn = fn
+        self.forward = _no_forward
+        self.name = self.symbol = name or "unnamed"
+        self.nargs = -1
+        self.domain = (-math.inf, math.inf)
+        self.kinks = ()
+        self.vjps = None
+        self.vjp_all = None
+        self.defaults = ()
+
+    def __repr__(self) -> str:
+        return f"<op {self.name} with an assigned _backward>"
+
+    def run(self, node: Value) -> None:
+        """Call the assigned function (it adds into the operands' `.grad` itself)."""
+        if self.fn is None:
+            raise TypeError(
+                f"{node!r} (op {node._op!r}) was built with {len(node._prev)} children but "
+                "no derivative rule, so backward cannot pass through it: assign "
+                "out._backward = fn (micrograd style) or build it from tapegrad's ops"
+            )
+        self.fn()
+
+    def refuse_graph(self, node: Value) -> None:
+        """Raise: a float-only rule cannot be recorded by `backward(create_graph=True)`."""
+        if self.fn is None:
+            self.run(node)
+        raise TypeError(
+            f"backward(create_graph=True) cannot differentiate through op {node._op!r}: its "
+            "_backward was assigned micrograd-style and works on floats only; define the op "
+            "with @custom_op to get higher-order derivatives"
+        )
+
+
+def _no_forward(*xs: float) -> float:
+    raise TypeError("an op whose _backward was assigned by hand has no forward rule to call")
+
+
+_NO_RULE = ManualRule(None)
 
 
 @overload

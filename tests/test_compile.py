@@ -472,14 +472,16 @@ def test_a_program_without_inputs_and_a_leaf_output() -> None:
     assert w.grad == 8.0
 
 
-def test_micrograd_style_nodes_without_an_op_are_parameters() -> None:
+def test_micrograd_style_nodes_are_refused_by_name() -> None:
     a = Value(2.0)
-    c = Value(6.0, (a, Value(3.0)), "*")  # made by hand: no op, so backward stops here
+    c = Value(6.0, (a, Value(3.0)), "*")  # made by hand: no rule
     x = Value(1.0)
-    prog = compile(c * x, [x])
-    assert prog.parameters == (c,)
-    prog.backward(2.0)
-    assert c.grad == 2.0 and a.grad == 0.0
+    with pytest.raises(ValueError, match=r"built by hand.*@custom_op"):
+        compile(c * x, [x])
+    d = Value(2.0, (a,), "double")
+    d._backward = lambda: None
+    with pytest.raises(ValueError, match=r"op 'double'"):
+        compile(d * x, [x])
 
 
 def test_repr_and_sources_are_readable() -> None:

@@ -66,12 +66,15 @@ def test_micrograd_signature_and_attributes() -> None:
     assert d._op == "*"
 
 
-def test_repr_shows_data_grad_op_and_label() -> None:
+def test_repr_shows_data_and_grad_at_full_precision_like_micrograd() -> None:
     x = Value(0.5, label="x")
     y = x.tanh()
     y.backward()
-    assert repr(x) == "Value(data=0.5, grad=0.786448, label='x')"
-    assert "op='tanh'" in repr(y)
+    assert repr(x) == f"Value(data=0.5, grad={1 - math.tanh(0.5) ** 2!r}, label='x')"
+    assert repr(y) == f"Value(data={math.tanh(0.5)!r}, grad=1.0)"
+    # Every digit survives: the printed numbers parse back to the same floats.
+    third = Value(1 / 3)
+    assert float(repr(third).split("data=")[1].split(",")[0]) == 1 / 3
 
 
 # --- operators -----------------------------------------------------------------
