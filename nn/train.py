@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import math
+import numbers
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autograd import Value, compile, no_grad, topological_order
 from autograd.compile import Program
 from nn import losses as _losses
 from nn.data import batches
+from nn.layers import MLP, Layer, Neuron
 from nn.module import Module
 from nn.optim import SGD, Optimizer
 from nn.schedules import Schedule
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 __all__ = ["LOSS_NAMES", "DivergenceError", "History", "accuracy", "fit", "predict_class"]
 
@@ -49,15 +54,31 @@ class History:
 
 
 class DivergenceError(FloatingPointError):
-    """The loss became infinite or NaN: the learning rate is too large for this problem.
+    """Training produced an infinite or NaN loss, gradient or parameter.
+
+    The usual cause is a learning rate too large for the problem. ``fit``
+    stops at the first such step, so the history shows the run up to it.
 
     Attributes:
-        history: The steps taken, the last one with the non-finite loss.
+        history: Every step taken, the diverging one included (its loss is
+            ``inf`` or ``nan`` when the loss itself went bad).
+        step: The step (from 0) at which training diverged, ``len(history) - 1``;
+            pass it to ``nn.plot.plot_history(history, diverged_at=step)``.
+        quantity: What went bad first: ``"loss"``, ``"gradient"`` or ``"parameter"``.
     """
 
-    def __init__(self, message: str, history: History) -> None:
+    def __init__(
+        self,
+        message: str,
+        history: History,
+        *,
+        step: int | None = None,
+        quantity: str = "loss",
+    ) -> None:
         super().__init__(message)
         self.history = history
+        self.step = len(history) - 1 if step is None else step
+        self.quantity = quantity
 
 
 def _output_data(out: Output) -> float | list[float]:
@@ -111,15 +132,148 @@ def _correct(out: Output | float | list[float], label: float) -> bool:
     return (score > 0) == (label > 0)
 
 
+def _is_array(x: object) -> bool:
+    """A numpy array (or anything with ``ndim`` and ``tolist``, as numpy's are)."""
+    return hasattr(x, "ndim") and callable(getattr(x, "tolist", None))
+
+
+def _as_examples(X: Any) -> list[list[float]]:
+    """``X`` as lists of floats: a 2-D numpy array or a list of rows, every feature finite."""
+    if _is_array(X):
+        if X.ndim != 2:
+            raise ValueError(
+                f"X must be 2-D (examples x features), got an array of shape {tuple(X.shape)}"
+                + ("; for a single feature use X.reshape(-1, 1)" if X.ndim == 1 else "")
+            )
+        X = X.tolist()
+    if isinstance(X, str | bytes) or not isinstance(X, Sequence):
+        raise TypeError(
+            f"X must be a list of examples or a 2-D numpy array, got {type(X).__name__}"
+        )
+    rows = []
+    for i, row in enumerate(X):
+        if _is_array(row) and row.ndim == 1:
+            row = row.tolist()
+        if isinstance(row, str | bytes) or not isinstance(row, Sequence):
+            raise TypeError(
+                f"X[{i}] is {row!r} ({type(row).__name__}), not a list of features: X must be "
+                "2-D (examples x features), e.g. [[x0, x1], ...]"
+            )
+        for j, v in enumerate(row):
+            if isinstance(v, Value) or not isinstance(v, numbers.Real):
+                raise TypeError(
+                    f"X[{i}][{j}] is {v!r} ({type(v).__name__}); features must be plain numbers"
+                )
+            if not math.isfinite(v):
+                raise ValueError(f"X[{i}][{j}] is {v!r}; features must be finite numbers")
+        rows.append([float(v) for v in row])
+    return rows
+
+
+def _as_labels(y: Any) -> list[Any]:
+    """``y`` as a list of Python numbers (numpy integers become ints), every label finite."""
+    if _is_array(y):
+        if y.ndim != 1:
+            raise ValueError(
+                f"y must be 1-D (one label per example), got an array of shape {tuple(y.shape)}"
+                + ("; use y.ravel()" if y.ndim == 2 and y.shape[1] == 1 else "")
+            )
+        y = y.tolist()
+    if isinstance(y, str | bytes) or not isinstance(y, Sequence):
+        raise TypeError(f"y must be a list of labels or a 1-D numpy array, got {type(y).__name__}")
+    labels: list[Any] = []
+    for i, label in enumerate(y):
+        if isinstance(label, bool):
+            labels.append(label)  # kept as is: cross_entropy refuses it, 0/1 losses take it
+        elif isinstance(label, numbers.Integral):
+            labels.append(int(label))
+        elif isinstance(label, numbers.Real) and not isinstance(label, Value):
+            if not math.isfinite(label):
+                raise ValueError(f"y[{i}] is {label!r}; labels must be finite numbers")
+            labels.append(float(label))
+        else:
+            raise TypeError(f"y[{i}] is {label!r} ({type(label).__name__}); labels must be numbers")
+    return labels
+
+
+def _input_size(model: Module) -> int | None:
+    """The number of features the built-in models take (``None`` for other models)."""
+    if isinstance(model, MLP):
+        return len(model.layers[0].neurons[0].w)
+    if isinstance(model, Layer):
+        return len(model.neurons[0].w)
+    if isinstance(model, Neuron):
+        return len(model.w)
+    return None
+
+
+def _check_model_fits(model: Module, X: list[list[float]], y: list[Any], loss: str) -> None:
+    """Refuse, before any step, a model whose input or output size does not fit the data or loss."""
+    nin = _input_size(model)
+    if nin is not None:
+        for i, row in enumerate(X):
+            if len(row) != nin:
+                raise ValueError(
+                    f"X[{i}] has {len(row)} features but the model {model!r} takes {nin}"
+                )
+    with no_grad():
+        out = model(X[0])
+    name = "binary_cross_entropy" if loss == "bce" else loss
+    if loss == "cross_entropy":
+        n_classes = max(y) + 1
+        if not isinstance(out, list | tuple):
+            raise ValueError(
+                "loss 'cross_entropy' needs one logit per class, but the model returns a single "
+                f"score; for {n_classes} classes end the model with {max(n_classes, 2)} outputs, "
+                f"e.g. MLP(nin, [..., {max(n_classes, 2)}])"
+                + (", or use loss='hinge' or 'bce' with this one" if n_classes <= 2 else "")
+            )
+        if n_classes > len(out):
+            raise ValueError(
+                f"loss 'cross_entropy': labels go up to {n_classes - 1} but the model returns "
+                f"{len(out)} outputs (classes 0..{len(out) - 1}); end the model with "
+                f"{n_classes} outputs, e.g. MLP(nin, [..., {n_classes}])"
+            )
+    elif isinstance(out, list | tuple):
+        fix = (
+            "end the model with a single output (a regression target per example)"
+            if loss == "mse"
+            else f"use loss='cross_entropy' for {len(out)} classes"
+        )
+        raise ValueError(
+            f"loss {name!r} needs a single score per example, but the model returns "
+            f"{'a list of ' if len(out) == 1 else ''}{len(out)} output{'s' * (len(out) != 1)}; "
+            f"{fix}, or give the model one output, e.g. MLP(nin, [..., 1])"
+        )
+
+
+def _count(name: str, value: Any, none: str = "") -> int | None:
+    """A positive integer argument (or None), refused with a clear message otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"{name} must be a positive integer{none}, got {value!r} ({type(value).__name__})"
+        )
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer{none}, got {value!r}")
+    return int(value)
+
+
 def _binary(y: Sequence[float], loss: str) -> bool:
     labels = set(y)
     if labels <= {0, 1} or labels <= {-1, 1}:
         return True
     if loss == "mse":
         return False
+    fractions = sorted(v for v in labels if not float(v).is_integer())
     raise ValueError(
-        f"loss {loss!r} needs two classes labelled 0/1 or -1/+1, got labels {sorted(labels)}; "
-        "use cross_entropy for more classes"
+        f"loss {loss!r} needs two classes labelled 0/1 or -1/+1, got labels {sorted(labels)}"
+        + (
+            f" ({fractions[0]!r} is not a class label: labels are whole numbers)"
+            if fractions
+            else "; use cross_entropy for more classes"
+        )
     )
 
 
@@ -132,10 +286,16 @@ def _task(
     if loss not in LOSS_NAMES:
         raise ValueError(f"unknown loss {loss!r}; choose from {', '.join(LOSS_NAMES)}")
     if loss == "cross_entropy":
+        indices = []
         for label in y:
-            if isinstance(label, bool) or not isinstance(label, int) or label < 0:
-                raise ValueError(f"cross_entropy needs class indices 0, 1, ..., got {label!r}")
-        return _losses.cross_entropy, list(y), True
+            whole = isinstance(label, int) or (isinstance(label, float) and label.is_integer())
+            if isinstance(label, bool) or not whole or label < 0:
+                hint = " (a class label is a whole number)" if not whole else ""
+                raise ValueError(
+                    f"cross_entropy needs class indices 0, 1, ..., got {label!r}{hint}"
+                )
+            indices.append(int(label))
+        return _losses.cross_entropy, indices, True
     if loss in ("bce", "binary_cross_entropy"):
         _binary(y, loss)
         return _losses.binary_cross_entropy, [1.0 if v > 0 else 0.0 for v in y], True
@@ -266,8 +426,8 @@ class _CompiledStep:
 
 def fit(
     model: Module,
-    X: Sequence[Sequence[float]],
-    y: Sequence[Any],
+    X: Sequence[Sequence[float]] | NDArray[Any],
+    y: Sequence[Any] | NDArray[Any],
     *,
     loss: str | Callable[[Any, Any], Value] = "hinge",
     optimizer: Optimizer | None = None,
@@ -296,13 +456,16 @@ def fit(
 
     Args:
         model: The model; called on one example at a time.
-        X: Examples (lists of floats).
-        y: Labels. With a loss name they are class labels, turned into what the
+        X: Examples: lists of numbers, or a 2-D numpy array (examples x
+            features). Every feature must be finite.
+        y: Labels (a list, or a 1-D numpy array; numpy integers are fine). With a
+            loss name they are class labels, turned into what the
             loss wants: -1/+1 for ``hinge`` and ``mse`` (0/1 or -1/+1 labels; other
             numbers make ``mse`` a regression), 0/1 for ``bce``, indices for
             ``cross_entropy``. A callable loss gets them unchanged.
         loss: A name from :data:`LOSS_NAMES`, or ``f(outputs, targets) -> Value``
-            taking the batch's lists.
+            taking the batch's lists. ``hinge``, ``bce`` and ``mse`` need a model
+            with one output, ``cross_entropy`` one output per class.
         optimizer: Default: ``SGD(model.parameters(), lr=0.1)``.
         steps: Number of updates. Give ``steps`` or ``epochs``, not both; with
             neither, 100 steps.
@@ -326,28 +489,42 @@ def fit(
         The :class:`History` of loss, accuracy and learning rate, one entry per step.
 
     Raises:
-        DivergenceError: The loss became infinite or NaN (training stops there).
-        ValueError: Bad arguments (unknown loss, labels that do not fit it, ...).
+        DivergenceError: The loss, a gradient or a parameter became infinite or
+            NaN. Training stops at that step; the error's ``history`` holds every
+            step up to and including it, and its ``step`` says which one it was.
+        ValueError: Bad arguments (unknown loss, labels or a model output size
+            that do not fit it, ...), raised before the first step.
+        TypeError: An argument of the wrong type (``steps=2.5``, a string label, ...).
     """
-    if len(X) != len(y):
-        raise ValueError(f"X has {len(X)} examples but y has {len(y)} labels")
-    if not X:
+    for flag, value in (("progress", progress), ("compiled", compiled)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{flag} must be True or False, got {value!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be an integer, got {seed!r}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable or None, got {callback!r}")
+    if schedule is not None and not callable(schedule):
+        raise TypeError(f"schedule must be callable (step -> lr) or None, got {schedule!r}")
+    if not isinstance(model, Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    examples = _as_examples(X)
+    labels = list(y.tolist() if _is_array(y) else y) if callable(loss) else _as_labels(y)
+    if len(examples) != len(labels):
+        raise ValueError(f"X has {len(examples)} examples but y has {len(labels)} labels")
+    if not examples:
         raise ValueError("fit needs at least one example")
-    loss_fn, targets, classify = _task(loss, y)
-    params = model.parameters()
-    if optimizer is None:
-        optimizer = SGD(params, lr=0.1)
-    if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 1):
-        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+    loss_fn, targets, classify = _task(loss, labels)
+    batch_size = _count("batch_size", batch_size, " or None")
     if steps is not None and epochs is not None:
         raise ValueError("give steps or epochs, not both")
-    for name, value in (("steps", steps), ("epochs", epochs)):
-        if value is not None and (isinstance(value, bool) or value < 1):
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    steps = _count("steps", steps)
+    epochs = _count("epochs", epochs)
     if epochs is not None:
-        total = epochs * (1 if batch_size is None else math.ceil(len(X) / batch_size))
+        total = epochs * (1 if batch_size is None else math.ceil(len(examples) / batch_size))
     else:
         total = 100 if steps is None else steps
+    if isinstance(l2, bool) or not isinstance(l2, numbers.Real):
+        raise TypeError(f"l2 must be a number, got {l2!r} ({type(l2).__name__})")
     if not math.isfinite(l2) or l2 < 0:
         raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
     if compiled and callable(loss):
@@ -355,12 +532,32 @@ def fit(
             "compiled=True needs a loss name (a mean of per-example terms it can trace once), "
             f"not a callable; choose from {', '.join(LOSS_NAMES)}"
         )
-    run_step = _CompiledStep(model, loss_fn, l2) if compiled else _eager_step(model, loss_fn, l2)
+    named = model.named_parameters()
+    params = [p for _, p in named]
+    if optimizer is None:
+        optimizer = SGD(params, lr=0.1)
+    elif not isinstance(optimizer, Optimizer):
+        raise TypeError(
+            f"optimizer must be an nn.optim.Optimizer (SGD, Adam, AdamW), got {optimizer!r}"
+        )
+    elif params and not {id(p) for p in optimizer.params} & {id(p) for p in params}:
+        raise ValueError(
+            "the optimizer updates none of the model's parameters; build it from this "
+            "model, e.g. SGD(model.parameters(), lr=0.1)"
+        )
+    if not callable(loss):
+        _check_model_fits(model, examples, targets, loss)
+    run_step = (
+        _CompiledStep(model, loss_fn, l2) if compiled else _eager_step(model, loss_fn, float(l2))
+    )
+    names = {id(p): name for name, p in named}
 
     def batch_stream() -> Iterator[tuple[list[list[float]], list[Any]]]:
-        rng = random.Random(seed)
+        rng = random.Random(int(seed))
         while True:
-            yield from batches(X, targets, batch_size, shuffle=batch_size is not None, rng=rng)
+            yield from batches(
+                examples, targets, batch_size, shuffle=batch_size is not None, rng=rng
+            )
 
     from tqdm import tqdm  # lazily: `import nn` stays light
 
@@ -369,34 +566,112 @@ def fit(
     with tqdm(total=total, disable=not progress, unit="step", desc="training") as bar:
         for step in range(total):
             xb, tb = next(stream)
+            lr = optimizer.lr if schedule is None else _scheduled(schedule, step)
             try:
                 loss_value, outputs = run_step(xb, tb)  # forward and backward: dL/dW
             except OverflowError as exc:
+                _record(history, math.inf, math.nan, lr)
                 raise DivergenceError(
-                    f"overflow at step {step} ({exc}): training diverged; "
-                    "try a smaller learning rate",
+                    f"training diverged at step {step}: overflow in the forward or backward "
+                    f"pass ({exc}) with lr = {lr:g}; {_advice(lr)}",
                     history,
+                    step=step,
+                    quantity="loss",
                 ) from exc
             acc = (
                 sum(_correct(o, t) for o, t in zip(outputs, tb, strict=True)) / len(tb)
                 if classify
                 else math.nan
             )
-            lr = schedule(step) if schedule is not None else optimizer.lr
-            history.loss.append(loss_value)
-            history.accuracy.append(acc)
-            history.lr.append(lr)
+            _record(history, loss_value, acc, lr)
             if not math.isfinite(loss_value):
                 raise DivergenceError(
-                    f"loss became {loss_value} at step {step} (lr = {lr:g}): training "
-                    "diverged; try a smaller learning rate",
+                    f"training diverged at step {step}: the loss became {loss_value} "
+                    f"(lr = {lr:g}); {_advice(lr)}",
                     history,
+                    step=step,
+                    quantity="loss",
                 )
+            _check_finite(params, names, history, step, lr, "before")
             optimizer.lr = lr
-            optimizer.step()  # W_new = W_old - lr * dL/dW (or the optimizer's rule)
+            try:
+                optimizer.step()  # W_new = W_old - lr * dL/dW (or the optimizer's rule)
+            except OverflowError as exc:
+                raise DivergenceError(
+                    f"training diverged at step {step}: overflow in the update ({exc}) with "
+                    f"lr = {lr:g}; {_advice(lr)}",
+                    history,
+                    step=step,
+                    quantity="parameter",
+                ) from exc
+            _check_finite(params, names, history, step, lr, "after")
             shown = {"loss": f"{loss_value:.4f}", "acc": f"{acc:.0%}"}
             bar.set_postfix(ordered_dict=shown, refresh=False)
             bar.update(1)
             if callback is not None:
                 callback(step, history)
     return history
+
+
+def _record(history: History, loss: float, acc: float, lr: float) -> None:
+    history.loss.append(loss)
+    history.accuracy.append(acc)
+    history.lr.append(lr)
+
+
+def _scheduled(schedule: Schedule, step: int) -> float:
+    """``schedule(step)``, refused unless it is a finite number >= 0."""
+    lr = schedule(step)
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
+        raise TypeError(f"schedule({step}) returned {lr!r}; a learning rate must be a number")
+    if not (math.isfinite(lr) and lr >= 0):
+        raise ValueError(
+            f"schedule({step}) returned {lr!r}; a learning rate must be a finite number >= 0"
+        )
+    return float(lr)
+
+
+def _advice(lr: float) -> str:
+    if lr > 0:
+        return f"try a smaller learning rate (e.g. lr = {lr / 10:g})"
+    return "try a smaller learning rate, or check the data and the initial weights"
+
+
+def _check_finite(
+    params: list[Value], names: dict[int, str], history: History, step: int, lr: float, when: str
+) -> None:
+    """Raise DivergenceError naming the first non-finite parameter (or gradient, before the update).
+
+    ``when`` is ``"before"`` (after backward: parameters, then gradients) or
+    ``"after"`` (after the optimizer's update: parameters).
+    """
+    # Fast path: a sum is finite when every term is (a sum of large finite terms
+    # that overflows only costs the exact scan below, which then finds nothing).
+    if math.isfinite(sum(p.data for p in params)) and (
+        when == "after" or math.isfinite(sum(_grad_float(p.grad) for p in params))
+    ):
+        return
+    for quantity in ("parameter", "gradient") if when == "before" else ("parameter",):
+        for p in params:
+            value = p.data if quantity == "parameter" else _grad_float(p.grad)
+            if math.isfinite(value):
+                continue
+            name = names.get(id(p), p.label or "?")
+            if quantity == "gradient":
+                what = f"the gradient of parameter {name!r} became {value}"
+            elif when == "before":
+                what = f"parameter {name!r} is {value} before the update"
+            else:
+                what = f"parameter {name!r} became {value} in the update"
+            raise DivergenceError(
+                f"training diverged at step {step}: {what} (lr = {lr:g}); {_advice(lr)}",
+                history,
+                step=step,
+                quantity=quantity,
+            )
+
+
+def _grad_float(g: Any) -> float:
+    if g is None:
+        return 0.0
+    return float(g.data if isinstance(g, Value) else g)

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import nn
 from autograd import Value, custom_op, ops
@@ -401,3 +403,135 @@ class _FloatOnly(nn.Module):
 def test_compiled_training_with_an_op_that_takes_no_arrays_runs_example_by_example() -> None:
     X, y = data.make_moons(40, noise=0.2, seed=4)  # 20 per label: groups large enough for numpy
     _assert_same_training(*_eager_and_compiled(_FloatOnly, X, y, lr=0.2, steps=5))
+
+
+# --- divergence: fit never silently succeeds on garbage ---------------------------------
+
+
+def _assert_consistent(error: DivergenceError, *, finite_before: bool = True) -> None:
+    """The history runs up to and including the diverging step, all three lists alike."""
+    history = error.history
+    assert error.step == len(history) - 1
+    assert len(history.loss) == len(history.accuracy) == len(history.lr)
+    if finite_before:
+        assert all(math.isfinite(v) for v in history.loss[: error.step])
+    assert error.quantity in ("loss", "gradient", "parameter")
+    assert f"step {error.step}" in str(error)
+    assert "smaller learning rate" in str(error)
+
+
+def _binary_or_three(loss: str) -> tuple[list[list[float]], list[int], int]:
+    if loss == "cross_entropy":
+        X, y = data.make_blobs(30, seed=1, centers=3)
+        return X, y, 3
+    X, y = data.make_moons(30, seed=1)
+    return X, y, 1
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("loss", ["hinge", "mse", "bce", "cross_entropy"])
+def test_weights_that_overflow_stop_training_at_once(loss: str, compiled: bool) -> None:
+    # lr = 1.7e308 turns weights infinite in the first update; hinge then used to
+    # "train" on: NaN scores went through relu as 0, a loss of exactly 0 every step.
+    X, y, nout = _binary_or_three(loss)
+    model = MLP(2, [16, 16, nout], rng=random.Random(0))
+    steps_done: list[int] = []
+    with pytest.raises(DivergenceError) as info:
+        fit(
+            model,
+            X,
+            y,
+            loss=loss,
+            optimizer=SGD(model.parameters(), lr=1.7e308),
+            steps=30,
+            progress=False,
+            compiled=compiled,
+            callback=lambda step, h: steps_done.append(step),
+        )
+    error = info.value
+    _assert_consistent(error)
+    assert error.step <= 1
+    assert steps_done == list(range(error.step))  # no update after the diverging step
+    assert error.history.lr == [1.7e308] * (error.step + 1)
+    if error.quantity == "parameter":  # it names a parameter that really is not finite
+        name = str(error).split("parameter '")[1].split("'")[0]
+        assert not math.isfinite(dict(model.named_parameters())[name].data)
+        assert all(math.isfinite(v) for v in error.history.loss)
+    else:
+        assert not math.isfinite(error.history.loss[-1])
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("loss", ["hinge", "mse", "bce", "cross_entropy"])
+def test_a_nan_parameter_stops_training_before_any_update(loss: str, compiled: bool) -> None:
+    X, y, nout = _binary_or_three(loss)
+    model = MLP(2, [8, nout], rng=random.Random(0))
+    model.layers[0].neurons[3].w[1].data = math.nan  # relu hides it from the loss
+    before = [p.data for p in model.parameters()]
+    with pytest.raises(DivergenceError, match=r"parameter 'layers\.0\.neurons\.3\.w\.1' is nan"):
+        fit(model, X, y, loss=loss, steps=5, progress=False, compiled=compiled)
+    after = [p.data for p in model.parameters()]
+    assert [repr(v) for v in after] == [repr(v) for v in before]  # nothing was updated
+
+
+class _Steep(nn.Module):
+    """Output w * 1e308 * x: finite for w = 1e-308, but dL/dw overflows."""
+
+    def __init__(self) -> None:
+        self.w = Value(1e-308)
+
+    def __call__(self, x: list[Any]) -> Value:
+        return self.w * 1e308 * x[0]
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_an_infinite_gradient_is_named(compiled: bool) -> None:
+    model = _Steep()
+    with pytest.raises(DivergenceError, match="the gradient of parameter 'w' became inf") as info:
+        fit(model, [[3.0]], [-1], loss="mse", steps=3, progress=False, compiled=compiled)
+    _assert_consistent(info.value)
+    assert info.value.quantity == "gradient"
+    assert info.value.step == 0
+    assert math.isfinite(info.value.history.loss[0])
+    assert model.w.data == 1e-308  # the bad gradient was never applied
+
+
+class _Exploding(nn.Module):
+    def __init__(self) -> None:
+        self.w = Value(1000.0)
+
+    def __call__(self, x: list[Any]) -> Value:
+        return ops.exp(self.w * x[0])
+
+
+def test_an_overflow_in_the_forward_pass_keeps_a_consistent_history() -> None:
+    X = [[0.1], [0.2], [1.0]]  # exp(100), exp(200), then exp(1000) overflows
+    with pytest.raises(DivergenceError, match="overflow") as info:
+        fit(_Exploding(), X, [1, 0, 1], loss="mse", steps=4, progress=False)
+    _assert_consistent(info.value)
+    assert info.value.history.loss == [math.inf]
+    assert math.isnan(info.value.history.accuracy[0])
+
+
+@given(log_lr=st.floats(-2.0, 308.2), loss=st.sampled_from(["hinge", "mse", "bce"]))
+def test_fit_returns_only_finite_runs(log_lr: float, loss: str) -> None:
+    # Whatever the learning rate: a run that returns has a finite loss, finite
+    # parameters and finite gradients at every step; anything else raises.
+    X, y = data.make_moons(12, seed=3)
+    model = MLP(2, [4, 4, 1], rng=random.Random(2))
+    try:
+        history = fit(
+            model,
+            X,
+            y,
+            loss=loss,
+            optimizer=SGD(model.parameters(), lr=10.0**log_lr),
+            steps=4,
+            progress=False,
+        )
+    except DivergenceError as error:
+        _assert_consistent(error)
+    else:
+        assert len(history) == 4
+        assert all(math.isfinite(v) for v in history.loss)
+        assert all(math.isfinite(p.data) and math.isfinite(p.grad) for p in model.parameters())
