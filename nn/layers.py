@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
+import itertools
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from autograd import Value, ops
+from nn.io import shown
 from nn.module import Module, Scalar
 
 __all__ = ["ACTIVATIONS", "INITS", "MLP", "Layer", "Neuron"]
@@ -30,17 +33,90 @@ _NEURON_NAMES = {
 }
 
 
-def _check_choice(kind: str, value: str, choices: Sequence[str]) -> None:
+# --- argument checks, shared by the constructors and by nn.load's config check ---------
+
+
+def _check_choice(kind: str, value: object, choices: Sequence[str]) -> None:
+    if not isinstance(value, str):
+        raise TypeError(
+            f"{kind} must be a string, one of {', '.join(choices)}; "
+            f"got {type(value).__name__} {shown(value)}"
+        )
     if value not in choices:
-        raise ValueError(f"unknown {kind} {value!r}; choose from {', '.join(choices)}")
+        raise ValueError(f"unknown {kind} {shown(value)}; choose from {', '.join(choices)}")
 
 
 def _check_size(name: str, n: object) -> int:
     if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"{name} must be an int, got {type(n).__name__} {n!r}")
+        raise TypeError(f"{name} must be an int, got {type(n).__name__} {shown(n)}")
     if n < 1:
-        raise ValueError(f"{name} must be >= 1, got {n}")
+        raise ValueError(f"{name} must be >= 1, got {shown(n)}")
     return n
+
+
+def _check_flag(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {shown(value)}")
+
+
+def _check_rng(rng: object) -> None:
+    if rng is not None and not isinstance(rng, random.Random):
+        raise TypeError(
+            f"rng must be a random.Random or None, got {type(rng).__name__} {shown(rng)}"
+        )
+
+
+def _check_neuron(
+    nin: object, nonlin: object, activation: object, init: object, fan_out: object, rng: object
+) -> None:
+    _check_size("nin", nin)
+    _check_flag("nonlin", nonlin)
+    _check_choice("activation", activation, ACTIVATIONS)
+    _check_choice("init", init, INITS)
+    _check_size("fan_out", fan_out)
+    _check_rng(rng)
+
+
+def _check_nouts(nouts: object) -> list[int]:
+    if isinstance(nouts, str | bytes) or not isinstance(nouts, Sequence):
+        raise TypeError(
+            "nouts must be a non-empty list of layer sizes (ints), "
+            f"got {type(nouts).__name__} {shown(nouts)}"
+        )
+    if not nouts:
+        raise ValueError("nouts must be a non-empty list of layer sizes, got []")
+    return [_check_size(f"nouts[{i}]", n) for i, n in enumerate(nouts)]
+
+
+def _config_arguments(
+    cls: type[Module], config: Mapping[str, object], fields: Sequence[str]
+) -> dict[str, Any]:
+    """``config`` as ``cls.__init__``'s arguments, defaults filled in; only ``fields`` allowed."""
+    for key in config:
+        if key not in fields:
+            raise ValueError(
+                f"{cls.__name__} has no config field {shown(key)} (its fields: {', '.join(fields)})"
+            )
+    args: dict[str, Any] = {}
+    for name, parameter in inspect.signature(cls).parameters.items():
+        if name in config:
+            args[name] = config[name]
+        elif parameter.default is inspect.Parameter.empty:
+            raise ValueError(f"{cls.__name__} config field {name!r} is missing")
+        else:
+            args[name] = parameter.default
+    return args
+
+
+def _neuron_names(prefix: str, nin: int) -> Iterator[str]:
+    for i in range(nin):
+        yield f"{prefix}w.{i}"
+    yield f"{prefix}b"
+
+
+def _layer_names(prefix: str, nin: int, nout: int) -> Iterator[str]:
+    for j in range(nout):
+        yield from _neuron_names(f"{prefix}neurons.{j}.", nin)
 
 
 def _init_bound(init: str, fan_in: int, fan_out: int) -> float:
@@ -80,10 +156,7 @@ class Neuron(Module):
         fan_out: int = 1,
         rng: random.Random | None = None,
     ) -> None:
-        _check_size("nin", nin)
-        _check_size("fan_out", fan_out)
-        _check_choice("activation", activation, ACTIVATIONS)
-        _check_choice("init", init, INITS)
+        _check_neuron(nin, nonlin, activation, init, fan_out, rng)
         bound = _init_bound(init, nin, fan_out)
         uniform: Callable[[float, float], float] = (
             rng.uniform if rng is not None else random.uniform
@@ -94,6 +167,12 @@ class Neuron(Module):
         self.activation = activation
         self.init = init
         self.fan_out = fan_out
+
+    @classmethod
+    def _expected_parameters(cls, config: Mapping[str, object]) -> tuple[int, Iterator[str]]:
+        args = _config_arguments(cls, config, _NEURON_FIELDS)
+        _check_neuron(**args)
+        return args["nin"] + 1, _neuron_names("", args["nin"])
 
     def relabel(self, prefix: str) -> None:
         """Name the parameters ``<prefix>w0, <prefix>w1, ..., <prefix>b`` (for drawings)."""
@@ -162,12 +241,19 @@ class Layer(Module):
         init: str = "uniform",
         rng: random.Random | None = None,
     ) -> None:
-        _check_size("nout", nout)
+        _check_layer(nin, nout, nonlin, activation, init, rng)
         self.neurons = [
             Neuron(nin, nonlin, activation, init=init, fan_out=nout, rng=rng) for _ in range(nout)
         ]
         for j, neuron in enumerate(self.neurons):
             neuron.relabel(f"n{j}.")
+
+    @classmethod
+    def _expected_parameters(cls, config: Mapping[str, object]) -> tuple[int, Iterator[str]]:
+        args = _config_arguments(cls, config, _LAYER_FIELDS)
+        _check_layer(**args)
+        nin, nout = args["nin"], args["nout"]
+        return nout * (nin + 1), _layer_names("", nin, nout)
 
     def outputs(self, x: Sequence[Scalar]) -> list[Value]:
         """Every neuron's output, always as a list."""
@@ -221,12 +307,7 @@ class MLP(Module):
         init: str = "uniform",
         rng: random.Random | None = None,
     ) -> None:
-        _check_size("nin", nin)
-        if isinstance(nouts, str | bytes) or not isinstance(nouts, Sequence) or not nouts:
-            raise ValueError(f"nouts must be a non-empty list of layer sizes, got {nouts!r}")
-        for n in nouts:
-            _check_size("each layer size", n)
-        sizes = [nin, *nouts]
+        sizes = [nin, *_check_mlp(nin, nouts, activation, init, rng)]
         self.layers = [
             Layer(
                 sizes[i],
@@ -243,6 +324,19 @@ class MLP(Module):
                 neuron.relabel(f"l{i}.n{j}.")
         self.activation = activation
         self.init = init
+
+    @classmethod
+    def _expected_parameters(cls, config: Mapping[str, object]) -> tuple[int, Iterator[str]]:
+        args = _config_arguments(cls, config, _MLP_FIELDS)
+        sizes = [args["nin"], *_check_mlp(**args)]
+        pairs = list(itertools.pairwise(sizes))
+        count = sum(nout * (nin + 1) for nin, nout in pairs)
+        names = (
+            name
+            for i, (nin, nout) in enumerate(pairs)
+            for name in _layer_names(f"layers.{i}.", nin, nout)
+        )
+        return count, names
 
     def __call__(self, x: Sequence[Scalar]) -> Value | list[Value]:
         """The network's output for one input vector: a Value if it has one output."""
@@ -266,3 +360,25 @@ class MLP(Module):
         c = self.config()
         extra = "" if self.init == "uniform" else f", init={self.init!r}"
         return f"MLP({c['nin']}, {c['nouts']}, activation={c['activation']!r}{extra})"
+
+
+def _check_layer(
+    nin: object, nout: object, nonlin: object, activation: object, init: object, rng: object
+) -> None:
+    _check_neuron(nin, nonlin, activation, init, _check_size("nout", nout), rng)
+
+
+def _check_mlp(
+    nin: object, nouts: object, activation: object, init: object, rng: object
+) -> list[int]:
+    """The layer sizes, once every argument of ``MLP(...)`` is checked."""
+    _check_size("nin", nin)
+    sizes = _check_nouts(nouts)
+    _check_neuron(nin, True, activation, init, 1, rng)
+    return sizes
+
+
+# What each class's config() records: the only fields a model file may set (never rng).
+_NEURON_FIELDS = ("nin", "nonlin", "activation", "init", "fan_out")
+_LAYER_FIELDS = ("nin", "nout", "nonlin", "activation", "init")
+_MLP_FIELDS = ("nin", "nouts", "activation", "init")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from autograd import Value
@@ -16,7 +17,9 @@ from nn.io import (
     ModelFileError,
     PathLike,
     StateDictError,
+    check_parameters,
     read_model_file,
+    shown,
     write_atomically,
 )
 
@@ -34,8 +37,6 @@ __all__ = [
 Scalar = Value | float
 """What a model takes and a loss returns: a Value, or a plain number."""
 
-_REGISTRY: dict[str, type[Module]] = {}
-
 
 class Module:
     """Base class of models: subclasses store Values and Modules as attributes.
@@ -44,12 +45,9 @@ class Module:
     assigned, looking inside lists and tuples (so micrograd-style classes with
     ``self.w = [...]`` and ``self.b = Value(0)`` need no extra code). A Value
     reachable twice is listed once. Subclasses that want ``save``/``nn.load``
-    to rebuild them override :meth:`config`.
+    to rebuild them override :meth:`config` (and are named to ``nn.load`` with
+    ``classes=``).
     """
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        _REGISTRY[f"{cls.__module__}.{cls.__qualname__}"] = cls
 
     def __call__(self, x: Sequence[Scalar]) -> Value | list[Value]:
         """Run the model on one example (subclasses define it)."""
@@ -90,7 +88,11 @@ class Module:
         return [p for _, p in self.named_parameters()]
 
     def zero_grad(self) -> None:
-        """Set every parameter's ``grad`` to 0 (gradients accumulate otherwise)."""
+        """Set every parameter's ``grad`` to 0.0 (gradients accumulate otherwise).
+
+        Whatever ``grad`` held is dropped: a float, ``None`` (PyTorch's
+        set-to-none idiom) or a Value left by ``backward(create_graph=True)``.
+        """
         for p in self.parameters():
             p.grad = 0.0
 
@@ -102,6 +104,18 @@ class Module:
         an instance you build, with :meth:`load_state_dict`: ``nn.load`` does
         not guess (a class's defaults could build a different model). Your own
         ``Module`` gets ``nn.load`` by returning its ``__init__`` arguments here.
+        """
+        return None
+
+    @classmethod
+    def _expected_parameters(cls, config: Mapping[str, object]) -> tuple[int, Iterator[str]] | None:
+        """How many parameters, and which names, a model built from ``config`` has.
+
+        ``nn.load`` compares them with the file before building anything, so a
+        file cannot make it build a huge model. Checks ``config`` as ``__init__``
+        would (TypeError/ValueError naming the field) without making a Value;
+        the names come lazily, in :meth:`named_parameters` order. ``None``, the
+        default, means unknown: the model is built, then compared.
         """
         return None
 
@@ -118,7 +132,8 @@ class Module:
         Args:
             state: A mapping from parameter names (as in :meth:`named_parameters`)
                 to numbers, or the path of a file written by :meth:`save` for a
-                model of the same class.
+                model of the same class (its config is not used: the
+                architecture is this model's).
 
         Raises:
             StateDictError: Missing or unexpected names, or a value that is not a
@@ -142,28 +157,16 @@ class Module:
         if not isinstance(state, Mapping):
             raise StateDictError(f"a state dict must be a mapping, got {type(state).__name__}")
         expected = [name for name, _ in named]
+        known = set(expected)
         missing = [name for name in expected if name not in state]
-        unexpected = [name for name in state if name not in set(expected)]
+        unexpected = [name for name in state if name not in known]
         if missing or unexpected:
-            parts = []
-            if missing:
-                parts.append(f"{len(missing)} missing ({_few(missing)})")
-            if unexpected:
-                parts.append(f"{len(unexpected)} unexpected ({_few(unexpected)})")
             raise StateDictError(
-                f"parameters do not match this {type(self).__name__} "
-                f"({len(expected)} parameters): " + "; ".join(parts)
+                f"parameters do not match this {type(self).__name__} ({len(expected)} "
+                f"parameters): {_mismatch(missing, len(missing), unexpected)}"
             )
-        values = []
-        for name, _ in named:
-            value = state[name]
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise StateDictError(
-                    f"parameter {name!r} is {type(value).__name__} {value!r}, not a number"
-                )
-            if not math.isfinite(value):
-                raise StateDictError(f"parameter {name!r} is {value!r}, not a finite number")
-            values.append(float(value))
+        checked = check_parameters({name: state[name] for name in expected})
+        values = list(checked.values())
         for (_, p), value in zip(named, values, strict=True):
             p.data = value
 
@@ -208,48 +211,124 @@ class Module:
         return f"{type(self).__name__}({args})"
 
 
-def _few(names: list[str], limit: int = 4) -> str:
-    shown = ", ".join(repr(n) for n in names[:limit])
-    return shown + (", ..." if len(names) > limit else "")
+def _few(names: Sequence[object], limit: int = 4) -> str:
+    listed = ", ".join(shown(n) for n in names[:limit])
+    return listed + (", ..." if len(names) > limit else "")
+
+
+def _mismatch(missing: Sequence[str], n_missing: int | str, unexpected: Sequence[str]) -> str:
+    parts = []
+    if missing:
+        parts.append(f"{n_missing} missing ({_few(missing)})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected ({_few(unexpected)})")
+    return "; ".join(parts)
 
 
 _write_atomically = write_atomically  # the old private name, still imported by nn/cli.py
 
 
-def _find_class(path: PathLike, doc: Mapping[str, Any]) -> type[Module]:
-    name = doc["class"]
-    module = doc.get("module")
-    cls = _REGISTRY.get(f"{module}.{name}")
-    if cls is None:
-        matches = [c for key, c in _REGISTRY.items() if key.rsplit(".", 1)[-1] == name]
-        if len(matches) != 1:
-            where = "more than one" if matches else "no"
-            raise ModelFileError(
-                path,
-                f"{where} Module class named {name!r} is defined; import the module that "
-                "defines it, or build the model and call load_state_dict(path)",
-            )
-        cls = matches[0]
-    return cls
+def _builtin_classes() -> tuple[type[Module], ...]:
+    from nn.layers import MLP, Layer, Neuron  # here: nn.layers imports this module
+
+    return (Neuron, Layer, MLP)
 
 
-def load(path: PathLike) -> Module:
+def _check_classes(classes: Collection[type[Module]] | type[Module]) -> tuple[type[Module], ...]:
+    items = (classes,) if isinstance(classes, type) else classes
+    if isinstance(items, str | bytes) or not isinstance(items, Collection):
+        raise TypeError(f"classes must be a tuple of Module subclasses, got {shown(classes)}")
+    for c in items:
+        if not (isinstance(c, type) and issubclass(c, Module)):
+            raise TypeError(f"classes must hold Module subclasses, got {shown(c)}")
+    return tuple(items)
+
+
+def _find_class(
+    path: PathLike, doc: Mapping[str, Any], classes: Sequence[type[Module]]
+) -> type[Module]:
+    """The class the file names, among tapegrad's own and those the caller allowed."""
+    name, module = doc["class"], doc["module"]
+    candidates = list(
+        dict.fromkeys(c for c in (*classes, *_builtin_classes()) if c.__name__ == name)
+    )
+    if len(candidates) > 1:  # several allowed classes share the name: the module decides
+        candidates = [c for c in candidates if c.__module__ == module]
+    if len(candidates) == 1:
+        return candidates[0]
+    if candidates or any(c.__name__ == name for c in classes):
+        raise ModelFileError(
+            path, f"more than one class in classes= is named {shown(name)}; pass only one"
+        )
+    builtins = ", ".join(c.__name__ for c in _builtin_classes())
+    example = name if name.isidentifier() else "YourModel"
+    raise ModelFileError(
+        path,
+        f"class {shown(name)} is not one nn.load may build: it builds tapegrad's own "
+        f"({builtins}) and the classes you name, as in nn.load(path, classes=({example},)); "
+        "or build the model yourself and call model.load_state_dict(path)",
+    )
+
+
+def _check_names(
+    path: PathLike,
+    cls: type[Module],
+    expected: tuple[int, Iterator[str]],
+    params: Mapping[str, float],
+) -> None:
+    """Compare the parameters a config implies with the file's, building nothing."""
+    count, names = expected
+    if count != len(params):
+        raise ModelFileError(
+            path,
+            f"parameters do not match the config: a {cls.__name__} built from it has "
+            f"{shown(count)} parameters, the file holds {len(params)}",
+        )
+    wanted = list(itertools.islice(names, count))  # as many names as the file holds
+    known = set(wanted)
+    missing = [name for name in wanted if name not in params]
+    unexpected = [name for name in params if name not in known]
+    if missing or unexpected:
+        raise ModelFileError(
+            path,
+            f"parameters do not match the config of this {cls.__name__}: "
+            + _mismatch(missing, len(missing), unexpected),
+        )
+
+
+def load(path: PathLike, *, classes: Collection[type[Module]] = ()) -> Module:
     """Rebuild a model saved with :meth:`Module.save`: same class, config and parameters.
+
+    The file only chooses among classes you trust: tapegrad's own (``Neuron``,
+    ``Layer``, ``MLP``) and those you pass in ``classes``. A file naming any
+    other class is refused, even if that class is imported, because loading
+    calls the class with the file's keyword arguments. For tapegrad's own
+    classes the config is checked (field names, types, values) and the
+    parameter names and count it implies are compared with the file's before
+    anything is built, so the work done is bounded by the file's size, which
+    is at most :data:`nn.io.MAX_FILE_BYTES`. A class of yours is called with
+    the config as keyword arguments and compared afterwards.
 
     Building the model does not disturb the global ``random`` state.
 
     Args:
         path: The model file.
+        classes: Your own Module classes the file may name, e.g.
+            ``nn.load(path, classes=(MyNet,))``; each needs a :meth:`Module.config`.
 
     Returns:
         A new model of the saved class.
 
     Raises:
-        ModelFileError: Missing, truncated or non-JSON file, unknown format
-            version or class, or parameters that do not fit the architecture.
+        ModelFileError: Missing, too large, truncated or non-JSON file, unknown
+            format version, a class that is not allowed, a config that does not
+            fit the class, or parameters that do not fit the architecture. Nothing
+            is changed.
+        TypeError: ``classes`` does not hold Module subclasses.
     """
+    allowed = _check_classes(classes)
     doc = read_model_file(path)
-    cls = _find_class(path, doc)
+    cls = _find_class(path, doc, allowed)
     config = doc["config"]
     if config is None:  # calling the class with its defaults could build another model
         raise ModelFileError(
@@ -257,15 +336,26 @@ def load(path: PathLike) -> Module:
             f"{doc['class']} records no config, so it cannot be rebuilt; give the class a "
             "config() method, or build the model and call model.load_state_dict(path)",
         )
+    params = doc["parameters"]
+    # Only a class's own rule: one inherited from MLP does not know a subclass's __init__.
+    if "_expected_parameters" in vars(cls):
+        try:
+            expected = cls._expected_parameters(config)
+        except (TypeError, ValueError) as exc:
+            raise ModelFileError(path, f"config does not build a {cls.__name__}: {exc}") from None
+        if expected is not None:
+            _check_names(path, cls, expected, params)
     state = random.getstate()
     try:
         model = cls(**config)
     except (TypeError, ValueError) as exc:
-        raise ModelFileError(path, f"config does not build a {doc['class']}: {exc}") from None
+        raise ModelFileError(path, f"config does not build a {cls.__name__}: {exc}") from None
     finally:
         random.setstate(state)
+    if not isinstance(model, Module):
+        raise ModelFileError(path, f"{cls.__name__}(**config) did not return a Module")
     try:
-        model._assign(doc["parameters"])
+        model._assign(params)
     except StateDictError as exc:
         raise ModelFileError(path, str(exc)) from None
     return model
