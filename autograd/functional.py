@@ -10,36 +10,99 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from autograd.engine import Value, _backprop, as_float, topological_order
+from autograd.engine import (
+    Value,
+    _backprop,
+    as_float,
+    enable_grad,
+    is_grad_enabled,
+    leaf_log,
+    topological_order,
+)
+from autograd.opdef import custom_op
 
 Argnums = int | Sequence[int]
 
 
-def _argnums(argnums: Argnums, nargs: int, who: str) -> tuple[int, ...]:
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+@custom_op(name="input")
+def _fresh(x: float) -> float:
+    """x itself, as a new node: a transform's own handle on a Value argument."""
+    return x
+
+
+_fresh.defvjp(lambda g, ans, x: g)  # d/dx x = 1
+
+
+def _argnums(argnums: object, nargs: int, who: str) -> tuple[int, ...]:
+    """Check `argnums` and make every position non-negative (repeats are kept)."""
+    if isinstance(argnums, int) and not isinstance(argnums, bool):
+        nums: tuple[object, ...] = (argnums,)
+    elif isinstance(argnums, (tuple, list, range)):
+        nums = tuple(argnums)
+    else:
+        raise TypeError(
+            f"{who}: argnums must be an int or a tuple of ints, got "
+            f"{type(argnums).__name__} {argnums!r}"
+        )
     if not nums:
         raise ValueError(f"{who}: argnums is empty; name at least one argument")
+    out = []
     for i in nums:
-        if not isinstance(i, int) or not -nargs <= i < nargs:
+        if not isinstance(i, int) or isinstance(i, bool):
+            raise TypeError(f"{who}: argnums must hold ints, got {type(i).__name__} {i!r}")
+        if not -nargs <= i < nargs:
             raise ValueError(f"{who}: argnums {argnums!r} out of range for {nargs} argument(s)")
-    return tuple(i % nargs for i in nums)
+        out.append(i % nargs)
+    return tuple(out)
 
 
-def _prepare(args: tuple[Any, ...], nums: tuple[int, ...]) -> tuple[list[Any], list[Value], bool]:
-    """Make the differentiated arguments Values; nested when any already is one.
+class _Trace:
+    """One application of a transform: its own input Values, and what else `f` reached.
 
-    Other plain-number arguments become constant Values too, so `f` may call
-    Value methods on any of its arguments.
+    A transform must record its backward pass (and return Values) when its
+    result depends on Values from outside it: those of an enclosing `grad`
+    (nesting) and those the function closes over (a gradient penalty built
+    from a model's weights). Each `Value(...)` leaf made while a transform
+    runs is logged (`engine.leaf_log`); a leaf the result depends on that was
+    not made during this transform belongs to an outer computation.
     """
-    nested = any(isinstance(a, Value) for a in args)
+
+    def __init__(self) -> None:
+        self.recording = is_grad_enabled()  # outside the transform
+        log = leaf_log.get()
+        self.token = None
+        if log is None:
+            log = []
+            self.token = leaf_log.set(log)
+        self.log = log
+        self.start = len(log)
+
+    def close(self) -> None:
+        if self.token is not None:
+            leaf_log.reset(self.token)
+
+    def depends_on_outer(self, order: list[Value]) -> bool:
+        if not self.recording:
+            return False
+        own = {id(v) for v in self.log[self.start :]}
+        return any(not n._prev and id(n) not in own for n in order)
+
+
+def _prepare(args: tuple[Any, ...], nums: tuple[int, ...]) -> tuple[list[Any], list[Value]]:
+    """The arguments `f` is called with, and the Values to differentiate with respect to.
+
+    Each differentiated argument becomes a fresh Value: a new leaf for a number,
+    a new node on top of it for a Value (so an inner `grad` differentiates with
+    respect to its own argument, never the outer variable it was given). An
+    argument named twice in `argnums` is one Value, reported twice. Other
+    plain-number arguments become constant Values, so `f` may call Value
+    methods on any of its arguments.
+    """
     inputs = [Value(a) if isinstance(a, (int, float)) else a for a in args]
-    wrt = []
-    for i in nums:
+    for i in dict.fromkeys(nums):
         a = args[i]
-        v = a if isinstance(a, Value) else Value(as_float(a, f"argument {i}"))
-        inputs[i] = v
-        wrt.append(v)
-    return inputs, wrt, nested
+        inputs[i] = _fresh(a) if isinstance(a, Value) else Value(as_float(a, f"argument {i}"))
+    return inputs, [inputs[i] for i in nums]
 
 
 def _gradients(out: Any, wrt: list[Value], create_graph: bool, who: str) -> list[Any]:
@@ -52,6 +115,22 @@ def _gradients(out: Any, wrt: list[Value], create_graph: bool, who: str) -> list
     assert grads is not None
     present = set(order)
     return [g if v in present else 0.0 for g, v in zip(grads, wrt)]
+
+
+def _evaluate(
+    f: Callable[..., Any], args: tuple[Any, ...], nums: tuple[int, ...], who: str
+) -> tuple[Any, list[Value], bool, _Trace]:
+    """Run `f` on prepared arguments: (its result, the wrt Values, whether it is nested)."""
+    trace = _Trace()
+    try:
+        with enable_grad():  # a transform records f even inside no_grad(), as torch.func does
+            inputs, wrt = _prepare(args, nums)
+            out = f(*inputs)
+        nested = isinstance(out, Value) and trace.depends_on_outer(topological_order(out))
+    except BaseException:
+        trace.close()
+        raise
+    return out, wrt, nested, trace
 
 
 def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., tuple[Any, Any]]:
@@ -67,11 +146,21 @@ def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[...,
         with Value arguments (nesting) both are Values carrying their graph.
     """
 
+    return _value_and_grad(f, argnums, "value_and_grad")
+
+
+def _value_and_grad(
+    f: Callable[..., Any], argnums: Argnums, who: str
+) -> Callable[..., tuple[Any, Any]]:
+    _argnums(argnums, 1 << 62, who)  # a bad argnums fails here, not at the call
+
     def value_and_grad_f(*args: Any) -> tuple[Any, Any]:
-        nums = _argnums(argnums, len(args), "value_and_grad")
-        inputs, wrt, nested = _prepare(args, nums)
-        out = f(*inputs)
-        grads = _gradients(out, wrt, nested, "value_and_grad")
+        nums = _argnums(argnums, len(args), who)
+        out, wrt, nested, trace = _evaluate(f, args, nums, who)
+        try:
+            grads = _gradients(out, wrt, nested, who)
+        finally:
+            trace.close()
         value = out if nested or not isinstance(out, Value) else out.data
         result = grads[0] if isinstance(argnums, int) else tuple(grads)
         return value, result
@@ -87,7 +176,7 @@ def grad(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
     `grad(f)(x)` is df/dx at x; `grad(f, argnums=(0, 1))(x, y)` is the tuple
     (df/dx, df/dy); `grad(grad(f))(x)` is the second derivative.
     """
-    vg = value_and_grad(f, argnums)
+    vg = _value_and_grad(f, argnums, "grad")
 
     def grad_f(*args: Any) -> Any:
         return vg(*args)[1]
@@ -106,11 +195,17 @@ def hessian(
     taken with respect to every positional argument unless `argnums` says which.
     """
 
+    if argnums is not None:
+        _argnums(argnums, 1 << 62, "hessian")
+
     def hessian_f(*args: Any) -> list[list[Any]]:
         nums = _argnums(range(len(args)) if argnums is None else argnums, len(args), "hessian")
-        inputs, wrt, nested = _prepare(args, nums)
-        first = _gradients(f(*inputs), wrt, True, "hessian")
-        return [_gradients(g, wrt, nested, "hessian") for g in first]
+        out, wrt, nested, trace = _evaluate(f, args, nums, "hessian")
+        try:
+            first = _gradients(out, wrt, True, "hessian")
+            return [_gradients(g, wrt, nested, "hessian") for g in first]
+        finally:
+            trace.close()
 
     hessian_f.__name__ = f"hessian_{getattr(f, '__name__', 'f')}"
     return hessian_f

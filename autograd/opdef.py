@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import pickle
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, overload
 
@@ -54,11 +55,9 @@ class Op:
         self.name: str = name or str(getattr(forward, "__name__", "op"))
         self.symbol: str = symbol or self.name
         self.nargs = _arity(forward)
-        lo, hi = (float(b) for b in domain)
-        if not lo < hi:
-            raise ValueError(f"custom_op '{self.name}': domain {domain!r} is empty; need lo < hi")
-        self.domain = (lo, hi)
-        self.kinks = tuple(float(k) for k in kinks)
+        self.defaults = _numeric_defaults(forward, self.name) if self.nargs > 0 else ()
+        self.domain = _interval(domain, self.name)
+        self.kinks = _points(kinks, self.name)
         self.vjps: tuple[Rule, ...] | None = None
         self.vjp_all: Rule | None = None
         self.__doc__ = forward.__doc__
@@ -66,6 +65,25 @@ class Op:
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"
+
+    # An op is a definition, like a function: copies share it, and pickling
+    # stores where to find it (so a copied graph still holds the built-in ops).
+    def __copy__(self) -> Op:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Op:
+        return self
+
+    def __reduce__(self) -> tuple[Callable[[str, str], Op], tuple[str, str]]:
+        module = getattr(self.forward, "__module__", None)
+        qualname = getattr(self.forward, "__qualname__", "")
+        if not module or "<" in qualname or _lookup_op(module, qualname) is not self:
+            raise pickle.PicklingError(
+                f"cannot pickle op '{self.name}': it is not defined at the top level of a "
+                f"module (looked for {module}.{qualname}); define it with @custom_op at "
+                "module level so it can be found by name"
+            )
+        return _lookup_op, (module, qualname)
 
     def defvjp(self, *rules: Rule) -> Rule:
         """Attach the derivative: one rule per argument, `rule(g, ans, *args) -> g * dop/darg`.
@@ -124,7 +142,12 @@ class Op:
         else:
             children, xs, mixed = _split(args, self.name)
         if self.nargs >= 0 and len(xs) != self.nargs:
-            raise TypeError(f"op '{self.name}' takes {self.nargs} argument(s), got {len(xs)}")
+            missing = self.nargs - len(xs)
+            if 0 < missing <= len(self.defaults):  # fill in the forward's default arguments
+                return self(*args, *self.defaults[len(self.defaults) - missing :])
+            least = self.nargs - len(self.defaults)
+            takes = f"{least} to {self.nargs}" if least < self.nargs else f"{self.nargs}"
+            raise TypeError(f"op '{self.name}' takes {takes} argument(s), got {len(xs)}")
         try:
             data = self.forward(*xs)
         except (ValueError, ZeroDivisionError, OverflowError) as e:
@@ -179,6 +202,67 @@ def _split(
 _new = object.__new__
 
 
+def _lookup_op(module: str, qualname: str) -> Op:
+    """The op defined at `module.qualname` (how pickled ops are found again)."""
+    import importlib
+
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+    if not isinstance(obj, Op):
+        raise pickle.UnpicklingError(f"{module}.{qualname} is not a tapegrad op")
+    return obj
+
+
+def _interval(domain: object, name: str) -> Interval:
+    """Check `custom_op(domain=...)`: an open interval (lo, hi) of numbers, lo < hi."""
+    try:
+        ends: tuple[Any, ...] = tuple(domain)  # type: ignore[arg-type]
+        if len(ends) != 2:
+            raise TypeError
+        lo, hi = as_float(ends[0], "domain end"), as_float(ends[1], "domain end")
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"custom_op '{name}': domain must be a pair (lo, hi) of numbers (ends may be "
+            f"+-inf), got {domain!r}"
+        ) from None
+    if not lo < hi:
+        raise ValueError(f"custom_op '{name}': domain {domain!r} is empty; need lo < hi")
+    return (lo, hi)
+
+
+def _points(kinks: object, name: str) -> tuple[float, ...]:
+    """Check `custom_op(kinks=...)`: finite numbers."""
+    try:
+        points = tuple(as_float(k, "kink") for k in kinks)  # type: ignore[attr-defined]
+    except TypeError:
+        raise TypeError(
+            f"custom_op '{name}': kinks must be a sequence of numbers, got {kinks!r}"
+        ) from None
+    if not all(math.isfinite(k) for k in points):
+        raise ValueError(f"custom_op '{name}': kinks must be finite, got {kinks!r}")
+    return points
+
+
+def _numeric_defaults(fn: Callable[..., Any], name: str) -> tuple[float, ...]:
+    """The defaults of the forward's trailing positional parameters (constant operands)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return ()
+    defaults = []
+    for p in params:
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is not p.empty:
+            try:
+                defaults.append(as_float(p.default, "default"))
+            except TypeError:
+                raise TypeError(
+                    f"custom_op '{name}': the default of parameter {p.name!r} is "
+                    f"{p.default!r}; every argument of an op is a number, so defaults must be too"
+                ) from None
+    return tuple(defaults)
+
+
 def _arity(fn: Callable[..., Any]) -> int:
     try:
         params = inspect.signature(fn).parameters.values()
@@ -220,13 +304,27 @@ def _result(op: Op, data: Any) -> float:
 
 
 def _relabel(e: Exception, children: Sequence[Value]) -> Exception:
-    """Add the operands' labels to a domain error from a forward rule."""
+    """Add the operands' labels to a domain error from a forward rule.
+
+    The error keeps its type; one whose class cannot be rebuilt from a message
+    (a user's exception with its own constructor) is kept as it is, with the
+    labels added as a note.
+    """
     labels = [f"Value '{c.label}'" for c in children if c.label]
     if not labels:
         return e
     msg = str(e)
     head, sep, tail = msg.partition(";")
-    return type(e)(f"{head} ({', '.join(labels)}){sep}{tail}")
+    text = f"{head} ({', '.join(labels)}){sep}{tail}"
+    try:
+        new = type(e)(text)
+    except Exception:
+        new = None
+    if type(new) is type(e) and str(new) == text:
+        return new
+    if hasattr(e, "add_note"):  # Python 3.11+
+        e.add_note(f"operands: {', '.join(labels)}")
+    return e
 
 
 class ManualRule(Op):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
+from typing import Any
 
+import numpy as np
 import pytest
 
 from autograd import (
@@ -202,3 +205,105 @@ def test_a_rule_may_return_a_generator_also_under_detect_anomaly() -> None:
             else:
                 out.backward(create_graph=create_graph)
             assert float(getattr(a.grad, "data", a.grad)) == 6.0, (checked, create_graph)
+
+
+# --- a rule's results and an op's declaration are checked -------------------------------
+
+
+def _op_with_rule(result: Any) -> Any:
+    @custom_op
+    def shaky(x: float) -> float:
+        return 2.0 * x
+
+    shaky.defvjp(lambda g, ans, x: result)
+    return shaky
+
+
+@pytest.mark.parametrize("bad", [1j, None, "0.5", [1.0], np.array([1.0, 2.0])])
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_a_rule_returning_a_non_number_is_refused_naming_the_op(
+    bad: Any, create_graph: bool
+) -> None:
+    shaky = _op_with_rule(bad)
+    x = Value(1.0)
+    with pytest.raises(TypeError, match=r"rule '<lambda>' of op 'shaky' returned .* argument 0"):
+        (shaky(x) * 3.0).backward(create_graph=create_graph)
+    assert x.grad == 0.0
+
+
+def test_numeric_rule_results_become_floats() -> None:
+    for result in (2, np.float32(2.0), np.int64(2), Fraction(2)):
+        x = Value(1.0)
+        _op_with_rule(result)(x).backward()
+        assert type(x.grad) is float and x.grad == 2.0
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_defvjp_all_returning_the_wrong_number_of_gradients(count: int) -> None:
+    @custom_op
+    def pair(x: float, y: float) -> float:
+        return x * y
+
+    pair.defvjp_all(lambda g, ans, x, y: [g * y, g * x, g][:count])
+    a, b = Value(2.0), Value(3.0)
+    with pytest.raises(TypeError, match=rf"op 'pair' returned {count} gradient\(s\) for 2"):
+        pair(a, b).backward()
+    assert a.grad == b.grad == 0.0
+
+
+def test_defvjp_all_returning_a_non_sequence() -> None:
+    @custom_op
+    def one(*xs: float) -> float:
+        return xs[0]
+
+    one.defvjp_all(lambda g, ans, *xs: 1.0)
+    with pytest.raises(TypeError, match=r"op 'one' returned float 1.0; it must return one"):
+        one(Value(1.0)).backward()
+
+
+def test_an_exception_class_with_its_own_constructor_keeps_its_type() -> None:
+    class OutOfRange(ValueError):
+        def __init__(self, value: float, limit: float) -> None:
+            super().__init__(f"{value} is beyond {limit}")
+            self.value = value
+
+    @custom_op
+    def bounded(x: float) -> float:
+        if x > 1.0:
+            raise OutOfRange(x, 1.0)
+        return x
+
+    with pytest.raises(OutOfRange, match=r"2\.0 is beyond 1\.0") as info:
+        bounded(Value(2.0, label="x"))
+    assert info.value.value == 2.0
+    assert "Value 'x'" in "".join(getattr(info.value, "__notes__", ["Value 'x'"]))
+
+
+def test_an_op_with_a_default_argument_can_be_called_without_it() -> None:
+    @custom_op
+    def scaled(x: float, k: float = 2.0) -> float:
+        return k * x
+
+    scaled.defvjp(lambda g, ans, x, k: g * k, lambda g, ans, x, k: g * x)
+    assert scaled(3.0) == 6.0 and scaled(3.0, 3.0) == 9.0
+    x = Value(3.0)
+    y = scaled(x)
+    assert y._args == (x, 2.0)
+    y.backward()
+    assert x.grad == 2.0
+    with pytest.raises(TypeError, match=r"'scaled' takes 1 to 2 argument\(s\), got 3"):
+        scaled(1.0, 2.0, 3.0)
+    with pytest.raises(TypeError, match="default of parameter 'k'"):
+        custom_op(lambda x, k="two": x)
+
+
+@pytest.mark.parametrize("domain", [None, 3.0, (1.0,), ("a", "b"), (0.0, 1.0, 2.0)])
+def test_a_malformed_domain_is_a_clear_error(domain: Any) -> None:
+    with pytest.raises(TypeError, match=r"domain must be a pair \(lo, hi\) of numbers"):
+        custom_op(domain=domain)(lambda x: x)
+
+
+@pytest.mark.parametrize("kinks", [None, ("a",), (math.nan,), (math.inf,)])
+def test_malformed_kinks_are_a_clear_error(kinks: Any) -> None:
+    with pytest.raises((TypeError, ValueError), match=r"kinks must be"):
+        custom_op(kinks=kinks)(lambda x: x)

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import copy
 import math
+import pickle
 import threading
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
 
 import numpy as np
 import pytest
 
-from autograd import Value, detect_anomaly, enable_grad, is_grad_enabled, no_grad, ops
+from autograd import (
+    Value,
+    custom_op,
+    detect_anomaly,
+    enable_grad,
+    is_grad_enabled,
+    no_grad,
+    ops,
+)
 from autograd import engine as engine_module
 from autograd.engine import topological_order
 
@@ -346,3 +359,205 @@ def test_negative_base_integer_power_is_fine() -> None:
 def test_ops_module_binds_the_operators() -> None:
     assert engine_module._add is ops.add
     assert engine_module._pow is ops.pow
+
+
+# --- trust: a failed pass loses nothing, threads do not double-count ---------------------
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_a_backward_that_fails_leaves_every_grad_as_it_was(create_graph: bool) -> None:
+    w = Value(2.0, label="w")
+    x = Value(0.0, label="x")
+    (w * 1.0).backward()  # w.grad = 1.0
+    w.grad = 2.0
+    x.grad = -0.5
+    y = w * 3.0 + w * x.sqrt()  # sqrt'(0) is infinite: anomaly in the middle of the pass
+    y.grad = 7.0
+    with detect_anomaly(), pytest.raises(FloatingPointError, match=r"\binf\b"):
+        y.backward(create_graph=create_graph)
+    assert (w.grad, x.grad, y.grad) == (2.0, -0.5, 7.0)
+    inner = [n for n in topological_order(y) if n not in (w, x, y)]
+    assert all(n.grad == 0.0 for n in inner)
+
+
+def test_a_rule_that_raises_part_way_restores_the_grads() -> None:
+    @custom_op
+    def fragile(x: float) -> float:
+        return x
+
+    def rule(g: Any, ans: Any, x: Any) -> Any:
+        raise RuntimeError("rule failed")
+
+    fragile.defvjp(rule)
+    a = Value(1.0)
+    a.grad = 5.0
+    y = a * 2.0 + fragile(a)
+    with pytest.raises(RuntimeError, match="rule failed"):
+        y.backward()
+    assert a.grad == 5.0
+
+
+def test_concurrent_backward_passes_into_a_shared_leaf_add_up() -> None:
+    w = Value(1.5)
+    passes, threads = 200, 4
+
+    def work(seed: float) -> None:
+        for k in range(passes):
+            x = Value(seed + k)
+            (w * x * x + w.tanh()).backward()
+
+    pool = [threading.Thread(target=work, args=(float(t),)) for t in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    expected = sum(
+        (t + k) ** 2 + (1 - math.tanh(1.5) ** 2) for t in range(threads) for k in range(passes)
+    )
+    assert w.grad == pytest.approx(expected, rel=1e-12)
+
+
+def test_grad_none_counts_as_zero_like_pytorch_set_to_none() -> None:
+    a, b = Value(2.0), Value(3.0)
+    a.grad = None
+    (a * b).backward()
+    assert a.grad == 3.0 and b.grad == 2.0
+    b.grad = None
+    (a * b).backward(create_graph=True)
+    assert a.grad.data == 6.0 and b.grad.data == 2.0
+
+
+def test_any_real_number_is_accepted_and_stored_as_a_float() -> None:
+    for x, expected in [
+        (Fraction(1, 3), 1 / 3),
+        (Decimal("0.1"), 0.1),
+        (np.int64(7), 7.0),
+        (np.float32(0.5), 0.5),
+        (np.bool_(True), 1.0),
+        (np.array(2.5), 2.5),
+    ]:
+        v = Value(x)
+        assert type(v.data) is float and v.data == expected
+    assert (Value(1.0) + Fraction(1, 2)).data == 1.5
+    with pytest.raises(TypeError, match="got complex"):
+        Value(1j)
+
+
+# --- micrograd-style ops and manual backprop ---------------------------------------------
+
+
+class MicroValue(Value):
+    """An op added the way micrograd tutorials add one: a subclass method with a closure."""
+
+    def sigmoid(self) -> MicroValue:  # type: ignore[override]
+        s = 1.0 / (1.0 + math.exp(-self.data))
+        out = MicroValue(s, (self,), "sigmoid")
+
+        def _backward() -> None:
+            self.grad += s * (1.0 - s) * out.grad
+
+        out._backward = _backward
+        return out
+
+
+def test_an_op_added_the_micrograd_way_gets_its_gradient() -> None:
+    x = MicroValue(0.3)
+    y = x.sigmoid() * 2.0 + x
+    y.backward()
+    s = 1.0 / (1.0 + math.exp(-0.3))
+    assert x.grad == pytest.approx(2.0 * s * (1 - s) + 1.0, rel=1e-15)
+
+
+def test_an_assigned_backward_on_a_plain_value() -> None:
+    a = Value(3.0)
+    out = Value(a.data**2, (a,), "square")
+    out._backward = lambda: setattr(a, "grad", a.grad + 2 * a.data * out.grad)
+    (out * 5.0).backward()
+    assert a.grad == 30.0
+
+
+def test_a_hand_built_node_without_a_rule_is_an_error_not_a_zero_gradient() -> None:
+    a = Value(3.0)
+    out = Value(9.0, (a,), "square")
+    with pytest.raises(TypeError, match=r"'square'.*no derivative rule.*_backward"):
+        out.backward()
+    assert a.grad == 0.0 and out.grad == 0.0  # and nothing changed
+    with pytest.raises(TypeError, match="children must be Values"):
+        Value(1.0, (2.0,), "+")  # type: ignore[arg-type]
+
+
+def test_an_assigned_backward_cannot_be_recorded_for_higher_order() -> None:
+    x = MicroValue(0.3)
+    y = x.sigmoid()
+    with pytest.raises(TypeError, match=r"create_graph=True.*'sigmoid'.*@custom_op"):
+        y.backward(create_graph=True)
+    assert x.grad == 0.0
+
+
+def test_calling_backward_of_each_node_by_hand_like_the_lecture() -> None:
+    a, b = Value(2.0), Value(-3.0)
+    c = Value(10.0)
+    e = a * b
+    d = e + c
+    f = Value(-2.0)
+    L = d * f
+    L.grad = 1.0
+    for node in (L, d, e):  # reverse topological order, by hand
+        node._backward()
+    for leaf in (a, b, c, f):
+        leaf._backward()  # a leaf's step does nothing, as in micrograd
+    assert (a.grad, b.grad, c.grad, f.grad, d.grad, e.grad) == (6.0, -4.0, -2.0, 4.0, -2.0, -2.0)
+    # The same numbers as the engine's own pass.
+    for v in (a, b, c, f, d, e, L):
+        v.grad = 0.0
+    L.backward()
+    assert (a.grad, b.grad, c.grad, f.grad) == (6.0, -4.0, -2.0, 4.0)
+
+
+def test_a_nodes_backward_step_records_when_its_grad_is_a_value() -> None:
+    x = Value(0.5)
+    y = x.tanh()
+    y.grad = Value(1.0)
+    y._backward()
+    first = x.grad
+    assert isinstance(first, Value)
+    t = math.tanh(0.5)
+    assert first.data == pytest.approx(1 - t * t)
+    x.grad = 0.0
+    first.backward()  # d/dx tanh'(x) = -2 tanh(x) (1 - tanh(x)^2)
+    assert x.grad == pytest.approx(-2 * t * (1 - t * t))
+
+
+# --- copying and pickling ------------------------------------------------------------
+
+
+def test_deepcopy_of_a_deep_chain_is_iterative_and_keeps_the_builtin_ops() -> None:
+    x = Value(0.5)
+    y = x
+    for _ in range(5000):
+        y = (y * 1.0001).tanh() + 0.01
+    z = copy.deepcopy(y)
+    assert z is not y and z.data == y.data
+    assert z._fn is y._fn is ops.add  # ops are shared, not duplicated
+    z.backward()
+    y.backward()
+    leaf = topological_order(z)[0]
+    assert leaf is not x and leaf.grad == x.grad != 0.0
+
+
+def test_pickle_round_trip_of_a_graph() -> None:
+    a = Value(2.0, label="a")
+    b = a * a + ops.sum([a, 3.0])
+    c = pickle.loads(pickle.dumps(b))
+    assert c._fn is ops.add and c.data == b.data
+    c.backward()
+    b.backward()
+    assert topological_order(c)[0].grad == a.grad == 5.0
+    assert pickle.loads(pickle.dumps(ops.tanh)) is ops.tanh
+
+
+def test_an_op_that_cannot_be_found_by_name_refuses_to_pickle_clearly() -> None:
+    local = custom_op(lambda x: x, name="local")
+    with pytest.raises(pickle.PicklingError, match="cannot pickle op 'local'"):
+        pickle.dumps(local)
+    assert copy.deepcopy(local) is local

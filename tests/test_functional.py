@@ -8,7 +8,16 @@ from typing import Any
 import pytest
 from hypothesis import given
 
-from autograd import GradcheckError, Value, grad, gradcheck, gradgradcheck, hessian, value_and_grad
+from autograd import (
+    GradcheckError,
+    Value,
+    grad,
+    gradcheck,
+    gradgradcheck,
+    hessian,
+    no_grad,
+    value_and_grad,
+)
 from autograd.testing import finite_floats
 
 
@@ -63,8 +72,11 @@ def test_higher_derivatives_of_tanh_closed_form(x: float) -> None:
 def test_grad_does_not_touch_grads_of_the_surrounding_graph() -> None:
     w = Value(3.0)
     g = grad(lambda x: x * w)(2.0)
-    assert g == 3.0
+    # The gradient depends on w, a Value made outside: it is a Value that keeps that link.
+    assert isinstance(g, Value) and g.data == 3.0
     assert w.grad == 0.0  # the functional API leaves .grad alone
+    with no_grad():  # nothing is being recorded: plain numbers
+        assert grad(lambda x: x * w)(2.0) == 3.0
 
 
 def test_grad_inside_a_recorded_computation() -> None:
