@@ -193,6 +193,51 @@ class Value:
             raise TypeError(f"_backward must be a function, got {type(fn).__name__}")
         self._fn = ManualRule(fn, self._op)
 
+    def __copy__(self) -> Value:
+        """A new node with the same data, grad, label, op and operands."""
+        new = _new(type(self))
+        new.__setstate__(self.__getstate__())
+        return new
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = {name: getattr(self, name) for name in _FIELDS}
+        extra = getattr(self, "__dict__", None)  # a subclass's own attributes
+        if extra:
+            state.update(extra)
+        return state
+
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, tuple):  # (the graph below, this node's fields, marker)
+            state = state[1]
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        """Pickle iteratively: the first Value pickled lists its graph, leaves first.
+
+        Each node is then pickled after its operands, which the pickler already
+        holds, so no node's state nests the next one (a chain of any depth
+        pickles) and Values shared with the rest of the pickle stay shared.
+        """
+        state = self.__getstate__()
+        scheduled = _pickling.__dict__.setdefault("ids", set())
+        below = []
+        if id(self) not in scheduled:
+            below = [n for n in topological_order(self) if id(n) not in scheduled]
+        for n in below or (self,):  # refuse before anything is listed
+            if isinstance(n._fn, ManualRule) and n._fn.fn is not None:
+                raise pickle_error(
+                    f"cannot pickle a Value whose _backward was assigned (op {n._op!r}): "
+                    "its function refers to the nodes; define the op with @custom_op"
+                )
+        if below:
+            below.pop()  # this node itself
+            if below:
+                ids = [id(n) for n in below]
+                scheduled.update(ids)
+                return (_new, (type(self),), (below, state, _Unschedule(ids)))
+        return (_new, (type(self),), state)
+
     def __deepcopy__(self, memo: dict[int, Any]) -> Value:
         """Copy the whole graph below this Value, iteratively (any depth), ops by reference."""
         import copy
@@ -615,6 +660,27 @@ def _check_grads(node: Value, grads: Iterable[Any]) -> None:
 
 
 _new = object.__new__
+
+
+_FIELDS = ("data", "grad", "label", "_prev", "_op", "_fn", "_args")
+_pickling = threading.local()  # ids of the nodes a pickle in progress has listed
+
+
+class _Unschedule:
+    """Pickled after a graph's nodes: marks them done (unpickles as an empty tuple)."""
+
+    def __init__(self, ids: list[int]) -> None:
+        self.ids = ids
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        _pickling.__dict__.setdefault("ids", set()).difference_update(self.ids)
+        return (tuple, ())
+
+
+def pickle_error(message: str) -> Exception:
+    import pickle
+
+    return pickle.PicklingError(message)
 
 
 def _data(x: Any) -> Any:

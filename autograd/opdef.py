@@ -352,6 +352,14 @@ class ManualRule(Op):
     def __repr__(self) -> str:
         return f"<op {self.name} with an assigned _backward>"
 
+    def __reduce__(self) -> Any:
+        if self is _NO_RULE:
+            return "_NO_RULE"
+        raise pickle.PicklingError(
+            f"cannot pickle op {self.name!r}: its _backward was assigned by hand and refers "
+            "to the nodes; define the op with @custom_op"
+        )
+
     def run(self, node: Value) -> None:
         """Call the assigned function (it adds into the operands' `.grad` itself)."""
         if self.fn is None:

@@ -561,3 +561,37 @@ def test_an_op_that_cannot_be_found_by_name_refuses_to_pickle_clearly() -> None:
     with pytest.raises(pickle.PicklingError, match="cannot pickle op 'local'"):
         pickle.dumps(local)
     assert copy.deepcopy(local) is local
+
+
+def test_pickle_of_a_deep_chain_keeps_values_shared_with_the_rest_of_the_pickle() -> None:
+    x = Value(0.5, label="x")
+    y = x
+    for _ in range(20_000):
+        y = y * 1.0001 + 0.01
+    x2, y2 = pickle.loads(pickle.dumps((x, y)))
+    assert y2.data == y.data and x2.label == "x"
+    assert topological_order(y2)[0] is x2  # the leaf is the same object as the pickled x
+    y2.backward()
+    y.backward()
+    assert x2.grad == x.grad
+
+
+def test_a_micrograd_style_node_refuses_to_pickle_clearly() -> None:
+    a = Value(1.0)
+    out = Value(2.0, (a,), "double")
+    assert pickle.loads(pickle.dumps(out))._fn is out._fn  # no rule yet: the shared marker
+    out._backward = lambda: None
+    with pytest.raises(pickle.PicklingError, match="_backward was assigned"):
+        pickle.dumps(out * 2.0)
+
+
+def test_a_copied_graph_still_compiles_for_numpy_batches() -> None:
+    from autograd import compile
+
+    w, x = Value(0.3), Value(1.0)
+    out = (w * x).tanh() + ops.relu(x)
+    w2, x2, out2 = copy.deepcopy((w, x, out))
+    prog = compile(out2, [x2])
+    batch = np.array([0.5, -1.0, 2.0])
+    assert prog(batch) == pytest.approx(np.tanh(0.3 * batch) + np.maximum(batch, 0.0), rel=1e-15)
+    assert w2 is not w and w.grad == 0.0
