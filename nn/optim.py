@@ -8,6 +8,7 @@ a time. ``lr`` is a plain attribute, so a schedule may change it between steps.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable
 from typing import ClassVar
 
@@ -16,10 +17,36 @@ from autograd import Value
 __all__ = ["OPTIMIZERS", "SGD", "Adam", "AdamW", "Optimizer"]
 
 
-def _check(name: str, value: float, low: float = 0.0) -> float:
-    if not (value >= low and math.isfinite(value)):
+def _number(name: str, value: object) -> float:
+    """A real number (not a bool, a string or a Value), as a float."""
+    if isinstance(value, bool | Value) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+    return float(value)
+
+
+def _check(name: str, value: object, low: float = 0.0) -> float:
+    x = _number(name, value)
+    if not (x >= low and math.isfinite(x)):
         raise ValueError(f"{name} must be a finite number >= {low}, got {value!r}")
+    return x
+
+
+def _flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
     return value
+
+
+def _grad(p: Value) -> float | None:
+    """The gradient to step with: ``None`` (no gradient, skip), or its float value.
+
+    After ``backward(create_graph=True)`` a gradient is a Value; the step uses
+    its number, as PyTorch steps with a tensor's value and not its graph.
+    """
+    g = p.grad
+    if g is None or type(g) is float:
+        return g
+    return float(g.data if isinstance(g, Value) else g)
 
 
 class Optimizer:
@@ -36,6 +63,13 @@ class Optimizer:
     """
 
     def __init__(self, params: Iterable[Value], lr: float) -> None:
+        if isinstance(params, Value) or not isinstance(params, Iterable):
+            what = (
+                "a single Value (wrap it in a list)" if isinstance(params, Value) else repr(params)
+            )
+            raise TypeError(
+                f"params must be an iterable of Values, e.g. model.parameters(); got {what}"
+            )
         unique: dict[int, Value] = {}
         for p in params:
             if not isinstance(p, Value):
@@ -43,18 +77,33 @@ class Optimizer:
             unique.setdefault(id(p), p)
         if not unique:
             raise ValueError("optimizer got an empty parameter list")
+        self._lr = _check("lr", lr)
         self.params = list(unique.values())
-        self.lr = _check("lr", lr)
+
+    @property
+    def lr(self) -> float:
+        """Learning rate used by the next :meth:`step` (a schedule may change it)."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self._lr = _check("lr", value)
 
     @property
     def update_rule(self) -> str:
         """The update, written out for people (the CLI prints it)."""
         return "W_new = W_old - lr * dL/dW"
 
-    def zero_grad(self) -> None:
-        """Set every parameter's ``grad`` to 0 before the next backward pass."""
+    def zero_grad(self, set_to_none: bool = False) -> None:
+        """Reset every parameter's ``grad`` before the next backward pass.
+
+        Args:
+            set_to_none: Set ``grad`` to ``None`` ("no gradient", which
+                :meth:`step` skips) instead of 0.0, like PyTorch's keyword.
+        """
+        empty = None if _flag("set_to_none", set_to_none) else 0.0
         for p in self.params:
-            p.grad = 0.0
+            p.grad = empty
 
     def step(self) -> None:
         """Update every parameter from its gradient (subclasses define it)."""
@@ -104,7 +153,8 @@ class SGD(Optimizer):
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
         self.nesterov = nesterov
-        self.velocity: list[float] | None = None  # momentum buffers, created on first step
+        # One momentum buffer per parameter, created at its first step with a gradient.
+        self.velocity: list[float | None] = [None] * len(self.params)
 
     @property
     def update_rule(self) -> str:
@@ -119,22 +169,27 @@ class SGD(Optimizer):
         return f"{v};  W_new = W_old - lr * v"
 
     def step(self) -> None:
-        """Apply one update to every parameter."""
+        """Apply one update to every parameter that has a gradient (``grad`` not None)."""
         lr, mu, wd = self.lr, self.momentum, self.weight_decay
         if not mu and not wd:
             for p in self.params:
-                p.data -= lr * p.grad
+                g = p.grad
+                if type(g) is not float and (g := _grad(p)) is None:
+                    continue
+                p.data -= lr * g
             return
-        first = self.velocity is None
-        if self.velocity is None:
-            self.velocity = [0.0] * len(self.params)
         velocity = self.velocity
         for i, p in enumerate(self.params):
-            g = p.grad + wd * p.data if wd else p.grad
+            if (g := _grad(p)) is None:
+                continue
+            if wd:
+                g = g + wd * p.data
             if mu:
                 # The first step has no history: the buffer starts at the gradient itself.
-                velocity[i] = g if first else mu * velocity[i] + (1 - self.dampening) * g
-                g = g + mu * velocity[i] if self.nesterov else velocity[i]
+                v = velocity[i]
+                v = g if v is None else mu * v + (1 - self.dampening) * g
+                velocity[i] = v
+                g = g + mu * v if self.nesterov else v
             p.data -= lr * g
 
 
@@ -166,14 +221,22 @@ class Adam(Optimizer):
         amsgrad: bool = False,
     ) -> None:
         super().__init__(params, lr)
-        for i, beta in enumerate(betas):
+        if isinstance(betas, str | bytes) or not isinstance(betas, tuple | list) or len(betas) != 2:
+            raise TypeError(
+                f"betas must be a pair (beta1, beta2), e.g. (0.9, 0.999); got {betas!r}"
+            )
+        pair = [_number(f"betas[{i}]", beta) for i, beta in enumerate(betas)]
+        for i, beta in enumerate(pair):
             if not 0.0 <= beta < 1.0:
-                raise ValueError(f"betas[{i}] must be in [0, 1), got {beta!r}")
-        self.betas = (float(betas[0]), float(betas[1]))
+                raise ValueError(f"betas[{i}] must be in [0, 1), got {betas[i]!r}")
+        self.betas = (pair[0], pair[1])
         self.eps = _check("eps", eps)
         self.weight_decay = _check("weight_decay", weight_decay)
-        self.amsgrad = amsgrad
-        self.t = 0  # number of steps taken
+        self.amsgrad = _flag("amsgrad", amsgrad)
+        self.t = 0  # number of step() calls
+        # Steps taken by each parameter: one whose grad is None is skipped and
+        # does not count, so its bias correction is its own (as in PyTorch).
+        self.steps = [0] * len(self.params)
         self.m = [0.0] * len(self.params)
         self.v = [0.0] * len(self.params)
         self.v_max = [0.0] * len(self.params)
@@ -188,19 +251,21 @@ class Adam(Optimizer):
         )
 
     def step(self) -> None:
-        """Apply one update to every parameter."""
+        """Apply one update to every parameter that has a gradient (``grad`` not None)."""
         self.t += 1
         lr, wd, eps = self.lr, self.weight_decay, self.eps
         b1, b2 = self.betas
-        # m and v start at 0, so early averages are biased towards 0; dividing by
-        # 1 - beta^t (which tends to 1) undoes that bias.
-        bias_correction1 = 1 - b1**self.t
-        bias_correction2 = 1 - b2**self.t
-        step_size = lr / bias_correction1
-        bias_correction2_sqrt = math.sqrt(bias_correction2)
-        m, v, v_max = self.m, self.v, self.v_max
+        m, v, v_max, steps = self.m, self.v, self.v_max, self.steps
+        corrections: dict[int, tuple[float, float]] = {}  # by step count: usually one entry
         for i, p in enumerate(self.params):
-            g = p.grad
+            if (g := _grad(p)) is None:
+                continue
+            t = steps[i] = steps[i] + 1
+            if (correction := corrections.get(t)) is None:
+                # m and v start at 0, so early averages are biased towards 0; dividing
+                # by 1 - beta^t (which tends to 1) undoes that bias.
+                correction = corrections[t] = (lr / (1 - b1**t), math.sqrt(1 - b2**t))
+            step_size, bias_correction2_sqrt = correction
             if wd:
                 if self._decoupled:
                     p.data *= 1 - lr * wd  # AdamW: shrink the weight itself

@@ -8,6 +8,7 @@ here follow PyTorch's ``torch.optim.lr_scheduler`` formulas, written as closed f
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Protocol
 
 __all__ = [
@@ -28,9 +29,27 @@ class Schedule(Protocol):
     def __call__(self, step: int) -> float: ...
 
 
-def _check_lr(lr: float) -> None:
-    if not (lr >= 0 and math.isfinite(lr)):
-        raise ValueError(f"learning rate must be a finite number >= 0, got {lr!r}")
+def _number(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+    return float(value)
+
+
+def _check_lr(lr: float, name: str = "lr") -> None:
+    if not (_number(name, lr) >= 0 and math.isfinite(lr)):
+        raise ValueError(f"learning rate {name} must be a finite number >= 0, got {lr!r}")
+
+
+def _check_gamma(gamma: float) -> None:
+    if not (_number("gamma", gamma) > 0 and math.isfinite(gamma)):
+        raise ValueError(f"gamma must be a finite number > 0, got {gamma!r}")
+
+
+def _check_count(name: str, value: int, low: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value!r}")
 
 
 class Constant:
@@ -41,6 +60,7 @@ class Constant:
         self.lr = lr
 
     def __call__(self, step: int) -> float:
+        _check_count("step", step, 0)
         return self.lr
 
     def __repr__(self) -> str:
@@ -54,13 +74,13 @@ class LinearDecay:
     """
 
     def __init__(self, start: float, end: float, steps: int) -> None:
-        _check_lr(start)
-        _check_lr(end)
-        if steps < 1:
-            raise ValueError(f"steps must be >= 1, got {steps!r}")
+        _check_lr(start, "start")
+        _check_lr(end, "end")
+        _check_count("steps", steps)
         self.start, self.end, self.steps = start, end, steps
 
     def __call__(self, step: int) -> float:
+        _check_count("step", step, 0)
         k = min(step, self.steps)
         return self.start - (self.start - self.end) * k / self.steps
 
@@ -73,13 +93,12 @@ class StepDecay:
 
     def __init__(self, lr: float, step_size: int, gamma: float = 0.1) -> None:
         _check_lr(lr)
-        if step_size < 1:
-            raise ValueError(f"step_size must be >= 1, got {step_size!r}")
-        if not gamma > 0:
-            raise ValueError(f"gamma must be > 0, got {gamma!r}")
+        _check_count("step_size", step_size)
+        _check_gamma(gamma)
         self.lr, self.step_size, self.gamma = lr, step_size, gamma
 
     def __call__(self, step: int) -> float:
+        _check_count("step", step, 0)
         return self.lr * self.gamma ** (step // self.step_size)
 
     def __repr__(self) -> str:
@@ -91,11 +110,11 @@ class Exponential:
 
     def __init__(self, lr: float, gamma: float) -> None:
         _check_lr(lr)
-        if not gamma > 0:
-            raise ValueError(f"gamma must be > 0, got {gamma!r}")
+        _check_gamma(gamma)
         self.lr, self.gamma = lr, gamma
 
     def __call__(self, step: int) -> float:
+        _check_count("step", step, 0)
         return self.lr * self.gamma**step
 
     def __repr__(self) -> str:
@@ -111,12 +130,12 @@ class Cosine:
 
     def __init__(self, lr: float, steps: int, min_lr: float = 0.0) -> None:
         _check_lr(lr)
-        _check_lr(min_lr)
-        if steps < 1:
-            raise ValueError(f"steps must be >= 1, got {steps!r}")
+        _check_lr(min_lr, "min_lr")
+        _check_count("steps", steps)
         self.lr, self.steps, self.min_lr = lr, steps, min_lr
 
     def __call__(self, step: int) -> float:
+        _check_count("step", step, 0)
         k = min(step, self.steps)
         return self.min_lr + (self.lr - self.min_lr) * (1 + math.cos(math.pi * k / self.steps)) / 2
 
@@ -146,6 +165,10 @@ def get(name: str, lr: float, steps: int) -> Schedule:
     Raises:
         ValueError: An unknown name (the message lists the valid ones).
     """
+    if not isinstance(name, str):
+        raise TypeError(f"schedule name must be a string, got {name!r}")
+    _check_lr(lr)
+    _check_count("steps", steps)
     if name == "constant":
         return Constant(lr)
     if name == "linear":

@@ -9,8 +9,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from autograd import Value
+from autograd.testing import finite_floats
 from nn import MLP, SGD, Adam, AdamW, losses, schedules
 from nn.optim import Optimizer
 
@@ -204,3 +207,164 @@ def test_sgd_positional_arguments_follow_the_design() -> None:
     with pytest.raises(TypeError, match="nesterov must be True or False"):
         SGD(ps, 0.1, 0.9, 0.5)  # type: ignore[arg-type]  # torch's order: this was dampening
     assert "v = 0.9 * v + 0.7 * dL/dW" in SGD(ps, 0.1, 0.9, dampening=0.3).update_rule
+
+
+# --- gradients that are Values or None -----------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "ours", "theirs", "kwargs"), CONFIGS, ids=[c[0] for c in CONFIGS])
+def test_step_after_create_graph_uses_the_gradients_value(
+    name: str, ours: Callable[..., Optimizer], theirs: str, kwargs: dict[str, Any]
+) -> None:
+    # backward(create_graph=True) leaves Values in .grad; the step must move
+    # p.data by their numbers (as torch steps with a tensor's value), exactly
+    # as it does after a plain backward, and leave p.data a float.
+    runs = []
+    for create_graph in (False, True):
+        model = MLP(2, [3, 1], activation="tanh", rng=random.Random(4))
+        opt = ours(model.parameters(), **kwargs)
+        for _ in range(3):
+            model.zero_grad()
+            losses.mse([model(x) for x in X], Y).backward(create_graph=create_graph)  # type: ignore[arg-type]
+            assert all(isinstance(p.grad, Value) == create_graph for p in model.parameters())
+            opt.step()
+        assert all(type(p.data) is float for p in model.parameters())
+        runs.append([p.data for p in model.parameters()])
+    assert runs[1] == runs[0]
+
+
+@settings(max_examples=25)
+@given(
+    grads=st.lists(
+        st.lists(st.none() | finite_floats(-3.0, 3.0), min_size=3, max_size=3),
+        min_size=1,
+        max_size=6,
+    )
+)
+@pytest.mark.parametrize(("name", "ours", "theirs", "kwargs"), CONFIGS, ids=[c[0] for c in CONFIGS])
+def test_parameters_without_a_gradient_are_skipped_like_torch(
+    name: str,
+    ours: Callable[..., Optimizer],
+    theirs: str,
+    kwargs: dict[str, Any],
+    grads: list[list[float | None]],
+) -> None:
+    # p.grad = None is torch's "no gradient": the parameter, its momentum, its
+    # Adam step count and its weight decay are all left alone that step.
+    torch = pytest.importorskip("torch")
+    start = [0.7, -1.3, 2.1]
+    ps = [Value(v) for v in start]
+    qs = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in start]
+    opt = ours(ps, **kwargs)
+    ref = getattr(torch.optim, theirs)(qs, **kwargs)
+    for step_grads in grads:
+        for p, q, g in zip(ps, qs, step_grads, strict=True):
+            p.grad = g
+            q.grad = None if g is None else torch.tensor(g, dtype=torch.float64)
+        opt.step()
+        ref.step()
+        for p, q in zip(ps, qs, strict=True):
+            assert p.data == pytest.approx(q.item(), rel=1e-12, abs=1e-12)
+    untouched = [v for i, v in enumerate(start) if all(g[i] is None for g in grads)]
+    assert untouched == [p.data for i, p in enumerate(ps) if all(g[i] is None for g in grads)]
+
+
+def test_zero_grad_set_to_none() -> None:
+    ps = [Value(1.0), Value(2.0)]
+    opt = Adam(ps, lr=0.1)
+    for p in ps:
+        p.grad = 0.5
+    opt.zero_grad(set_to_none=True)
+    assert [p.grad for p in ps] == [None, None]
+    opt.step()  # nothing has a gradient: nothing moves
+    assert [p.data for p in ps] == [1.0, 2.0]
+    assert opt.steps == [0, 0]
+    opt.zero_grad()
+    assert [p.grad for p in ps] == [0.0, 0.0]
+    with pytest.raises(TypeError, match="set_to_none must be True or False"):
+        opt.zero_grad(set_to_none="yes")  # type: ignore[arg-type]
+
+
+# --- argument validation -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "match"),
+    [
+        (lambda p: Adam(p, amsgrad="no"), TypeError, "amsgrad must be True or False, got 'no'"),
+        (lambda p: AdamW(p, amsgrad=1), TypeError, "amsgrad must be True or False"),
+        (lambda p: SGD(p, lr="0.1"), TypeError, "lr must be a number, got '0.1'"),
+        (lambda p: SGD(p, lr=True), TypeError, "lr must be a number, got True"),
+        (lambda p: SGD(p, lr=None), TypeError, "lr must be a number, got None"),
+        (lambda p: SGD(p, lr=Value(0.1)), TypeError, "lr must be a number"),
+        (lambda p: Adam(p, lr=math.inf), ValueError, "lr must be a finite number"),
+        (lambda p: SGD(p, lr=0.1, momentum="0.9"), TypeError, "momentum must be a number"),
+        (lambda p: SGD(p, lr=0.1, dampening=None), TypeError, "dampening must be a number"),
+        (lambda p: SGD(p, lr=0.1, weight_decay=math.nan), ValueError, "weight_decay"),
+        (lambda p: Adam(p, eps=None), TypeError, "eps must be a number"),
+        (lambda p: Adam(p, betas=0.9), TypeError, "betas must be a pair"),
+        (lambda p: Adam(p, betas=(0.9,)), TypeError, "betas must be a pair"),
+        (lambda p: Adam(p, betas=("a", 0.9)), TypeError, "betas\\[0\\] must be a number"),
+        (lambda p: Adam(p, betas=(0.9, math.nan)), ValueError, "betas\\[1\\] must be in"),
+        (lambda p: SGD(p[0], lr=0.1), TypeError, "single Value"),
+        (lambda p: SGD(MLP(2, [1]), lr=0.1), TypeError, "model.parameters\\(\\)"),
+    ],
+)
+def test_bad_optimizer_arguments_name_the_argument(
+    make: Callable[[list[Value]], Optimizer], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        make([Value(1.0)])
+
+
+def test_numpy_numbers_are_accepted_as_hyperparameters() -> None:
+    np = pytest.importorskip("numpy")
+    opt = Adam([Value(1.0)], lr=np.float64(0.01), betas=(np.float32(0.5), 0.9))
+    assert (opt.lr, opt.betas) == (0.01, (0.5, 0.9))
+    assert all(type(v) is float for v in (opt.lr, *opt.betas))
+
+
+def test_setting_a_bad_lr_is_refused_and_changes_nothing() -> None:
+    opt = SGD([Value(1.0)], lr=0.5)
+    for bad, error in ((math.nan, ValueError), (-1.0, ValueError), ("fast", TypeError)):
+        with pytest.raises(error, match="lr"):
+            opt.lr = bad  # type: ignore[assignment]
+    assert opt.lr == 0.5
+    opt.lr = 0.25
+    assert opt.lr == 0.25
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "match"),
+    [
+        (lambda: schedules.Constant("0.1"), TypeError, "lr must be a number"),
+        (lambda: schedules.Constant(True), TypeError, "lr must be a number"),
+        (lambda: schedules.Constant(math.nan), ValueError, "finite"),
+        (lambda: schedules.LinearDecay(1.0, -0.1, 10), ValueError, "end"),
+        (lambda: schedules.LinearDecay(1.0, 0.1, 2.5), TypeError, "steps must be an integer"),
+        (lambda: schedules.Cosine(1.0, True), TypeError, "steps must be an integer"),
+        (lambda: schedules.Cosine(1.0, 10, min_lr=None), TypeError, "min_lr must be a number"),
+        (lambda: schedules.StepDecay(1.0, 0), ValueError, "step_size must be >= 1"),
+        (lambda: schedules.StepDecay(1.0, 3.0), TypeError, "step_size must be an integer"),
+        (lambda: schedules.StepDecay(1.0, 3, gamma=math.inf), ValueError, "gamma"),
+        (lambda: schedules.Exponential(1.0, "0.9"), TypeError, "gamma must be a number"),
+        (lambda: schedules.Exponential(1.0, math.nan), ValueError, "gamma"),
+        (lambda: schedules.get("constant", 0.1, 0), ValueError, "steps must be >= 1"),
+        (lambda: schedules.get("constant", -0.1, 10), ValueError, "learning rate"),
+        (lambda: schedules.get(None, 0.1, 10), TypeError, "schedule name"),
+    ],
+)
+def test_bad_schedule_arguments_name_the_argument(
+    make: Callable[[], object], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        make()
+
+
+@pytest.mark.parametrize("name", schedules.SCHEDULES)
+def test_schedules_take_a_step_number_from_0(name: str) -> None:
+    schedule = schedules.get(name, 0.5, 10)
+    with pytest.raises(ValueError, match="step must be >= 0"):
+        schedule(-1)
+    with pytest.raises(TypeError, match="step must be an integer"):
+        schedule(1.5)  # type: ignore[arg-type]
