@@ -2,7 +2,7 @@
 
     from autograd.testing import check_op
     def test_softsign():
-        check_op(softsign)   # first and second derivatives vs central differences
+        check_op(softsign)   # first and second derivatives vs central differences, seeded g != 1
 
 Needs hypothesis (`pip install "tapegrad[testing]"`).
 """
@@ -22,7 +22,14 @@ except ImportError as e:  # pragma: no cover - exercised by a subprocess test
     ) from e
 
 from autograd import ops
-from autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
+from autograd.gradcheck import (
+    GradcheckError,
+    check_tolerances,
+    first_order,
+    gradcheck,
+    gradgradcheck,
+    second_order,
+)
 from autograd.opdef import Op
 
 __all__ = [
@@ -32,6 +39,7 @@ __all__ = [
     "expressions",
     "finite_floats",
     "points",
+    "seeds",
 ]
 
 #: How far from a kink or an open domain's end test points stay.
@@ -86,6 +94,22 @@ def _on_values(op: Op) -> Callable[..., Any]:
     return lambda *xs: op(*xs)
 
 
+def seeds() -> st.SearchStrategy[float]:
+    """Backward seeds g for a gradient check: |g| in [0.25, 4], either sign, never near 1.
+
+    A derivative rule that forgets to multiply by `g` is right at g = 1 only,
+    so a check seeded from here catches it.
+    """
+    size = st.floats(0.25, 4.0).filter(lambda s: abs(s - 1.0) > 0.05)
+    return st.tuples(size, st.booleans()).map(lambda t: -t[0] if t[1] else t[0])
+
+
+def _check_order(who: str, order: object) -> int:
+    if not isinstance(order, int) or isinstance(order, bool) or order not in (1, 2):
+        raise ValueError(f"{who}: order must be 1 or 2, got {order!r}")
+    return order
+
+
 def check_op(
     op: Op,
     *,
@@ -97,24 +121,38 @@ def check_op(
 ) -> None:
     """Check an op's derivatives against central differences across its domain.
 
-    Hypothesis draws points from `points(op)`; at each it runs `gradcheck`
-    (and `gradgradcheck` for `order=2`). When a rule is wrong, hypothesis
-    shrinks to a small failing point and the `GradcheckError` reports it with
-    the analytic and numeric values.
+    Hypothesis draws points from `points(op)` and backward seeds from
+    `seeds()`. At each point the gradient is checked with the seeds 1, g and
+    0 (it must be g times the numeric derivative, exactly zero for g = 0), and
+    for `order=2` the second derivatives with the (inner, outer) seeds
+    (1, 1), (g1, g2), (0, g2) and (g1, 0), as `gradgradcheck` does: so a rule
+    that forgets to multiply by its upstream gradient fails, in a plain pass
+    and in a recorded (create_graph) one. When a rule is wrong, hypothesis
+    shrinks to a small failing point and the `GradcheckError` names the op,
+    the point, the seed and the analytic against the expected value.
+
+    Raises:
+        GradcheckError: at the shrunk counterexample.
+        TypeError, ValueError: for a bad argument, naming it.
     """
     if not isinstance(op, Op):
         raise TypeError(f"check_op needs an op made by @custom_op, got {type(op).__name__}")
-    kwargs = {"eps": eps, "atol": atol, "rtol": rtol}
+    order = _check_order("check_op", order)
+    check_tolerances("check_op", eps, atol, rtol)
+    if max_examples is not None and (
+        not isinstance(max_examples, int) or isinstance(max_examples, bool) or max_examples < 1
+    ):
+        raise ValueError(f"check_op: max_examples must be a positive int, got {max_examples!r}")
+    tol = (float(eps), float(atol), float(rtol))
     f = _on_values(op)
+    who = f"op '{op.name}'"
 
-    @given(points(op))
-    def check(xs: tuple[float, ...]) -> None:
-        try:
-            gradcheck(f, *xs, **kwargs)
-            if order >= 2:
-                gradgradcheck(f, *xs, **kwargs)
-        except GradcheckError as e:
-            raise GradcheckError(f"op '{op.name}': {e}", e.analytic, e.numeric, e.failed) from None
+    @given(points(op), seeds(), seeds())
+    def check(xs: tuple[float, ...], g1: float, g2: float) -> None:
+        point = list(xs)
+        first_order(f, point, (1.0, g1, 0.0), *tol, who=who)
+        if order >= 2:
+            second_order(f, point, ((1.0, 1.0), (g1, g2), (0.0, g2), (g1, 0.0)), *tol, who=who)
 
     options: dict[str, Any] = {
         "deadline": None,
@@ -135,9 +173,17 @@ def assert_gradients(
 ) -> None:
     """Assert that `f`'s derivatives at `args` match central differences (up to `order` 2).
 
+    Runs `gradcheck` (and `gradgradcheck` for `order=2`), whose backward
+    passes are seeded with 1, an unusual g and 0, so a rule that ignores its
+    upstream gradient fails here too.
+
     Raises:
-        AssertionError: carrying the gradcheck report (analytic vs numeric per argument).
+        AssertionError: carrying the gradcheck report: the point, the seed and,
+            per argument, the analytic against the expected value. The
+            `GradcheckError` is its `__cause__`.
+        TypeError, ValueError: for a bad argument, naming it.
     """
+    order = _check_order("assert_gradients", order)
     try:
         gradcheck(f, *args, eps=eps, atol=atol, rtol=rtol)
         if order >= 2:
