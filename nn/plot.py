@@ -8,6 +8,7 @@ Agg, and in Jupyter the returned Figure displays itself.
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from collections.abc import Sequence
@@ -40,29 +41,96 @@ def _save(fig: Figure, path: PathLike) -> None:
             os.unlink(tmp)
 
 
-def plot_history(history: History, path: PathLike | None = None) -> Figure:
+def _finite(values: Sequence[float]) -> tuple[list[int], list[float]]:
+    """The steps and values of the finite entries: NaN and inf are never drawn."""
+    steps, kept = [], []
+    for step, v in enumerate(values):
+        if math.isfinite(v):
+            steps.append(step)
+            kept.append(v)
+    return steps, kept
+
+
+def plot_history(
+    history: History,
+    path: PathLike | None = None,
+    *,
+    diverged_at: int | None = None,
+) -> Figure:
     """Loss, accuracy and learning rate per step, side by side.
 
+    Only finite values are drawn: a curve stops where its values stop being
+    finite (a regression's accuracy, which is NaN, leaves its panel empty).
+    For a run that diverged, pass the step where it did (a
+    :class:`~nn.train.DivergenceError` carries it)::
+
+        except DivergenceError as exc:
+            plot_history(exc.history, "loss.png", diverged_at=exc.step)
+
+    and a red dashed line marks that step in every panel, labelled with the
+    loss it reached; the loss axis turns logarithmic when the finite losses
+    span more than three orders of magnitude, so the blow-up stays readable.
+
     Args:
-        history: What :func:`nn.fit` returned.
+        history: What :func:`nn.fit` returned, or a ``DivergenceError``'s history.
         path: Also write the figure there (format from the extension, e.g. ``.png``).
+        diverged_at: The step (from 0, below ``len(history)``) where training
+            diverged, or ``None`` for a run that did not.
 
     Returns:
         The matplotlib Figure.
+
+    Raises:
+        ValueError: ``diverged_at`` is not a step of ``history``.
     """
+    if diverged_at is not None:
+        if isinstance(diverged_at, bool) or not isinstance(diverged_at, int):
+            raise TypeError(f"diverged_at must be a step number or None, got {diverged_at!r}")
+        if not 0 <= diverged_at < len(history):
+            raise ValueError(
+                f"diverged_at={diverged_at} is not a step of this history "
+                f"(steps 0..{len(history) - 1})"
+            )
     from matplotlib.figure import Figure
 
-    steps = range(len(history))
     fig = Figure(figsize=(11, 3.4), layout="constrained")
     ax_loss, ax_acc, ax_lr = fig.subplots(1, 3)
-    ax_loss.plot(steps, history.loss, color="tab:blue")
-    ax_loss.set(title="loss", xlabel="step")
-    ax_acc.plot(steps, [100 * a for a in history.accuracy], color="tab:green")
+    loss_steps, loss = _finite(history.loss)
+    title = "loss"
+    if diverged_at is not None and loss and min(loss) > 0 and max(loss) > 1e3 * min(loss):
+        # Plotted as log10 on a linear axis: matplotlib's own log scale overflows
+        # computing its limits when losses near 1e308 are on the axis.
+        from matplotlib.ticker import FuncFormatter
+
+        loss = [math.log10(v) for v in loss]
+        ax_loss.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"1e{v:g}"))
+        title = "loss (log scale)"
+    ax_loss.plot(loss_steps, loss, color="tab:blue")
+    ax_loss.set(title=title, xlabel="step")
+    acc_steps, acc = _finite(history.accuracy)
+    ax_acc.plot(acc_steps, [100 * a for a in acc], color="tab:green")
     ax_acc.set(title="training accuracy (%)", xlabel="step", ylim=(0, 102))
-    ax_lr.plot(steps, history.lr, color="tab:orange")
+    if not acc:
+        ax_acc.text(0.5, 0.5, "no accuracy (not classes)", ha="center", transform=ax_acc.transAxes)
+    ax_lr.plot(*_finite(history.lr), color="tab:orange")
     ax_lr.set(title="learning rate", xlabel="step", ylim=(0, None))
     for ax in (ax_loss, ax_acc, ax_lr):
         ax.grid(alpha=0.3)
+        if diverged_at is not None:
+            ax.axvline(diverged_at, color="tab:red", linestyle="--", linewidth=1.2)
+    if diverged_at is not None:
+        last = history.loss[diverged_at]
+        left = diverged_at > 0  # the label goes on the side that is inside the axes
+        ax_loss.annotate(
+            f"diverged at step {diverged_at}\nloss = {last:.3g}",
+            xy=(diverged_at, 0.97),
+            xycoords=("data", "axes fraction"),  # x in steps, y in axes fraction
+            xytext=(-4 if left else 4, 0),
+            textcoords="offset points",
+            color="tab:red",
+            ha="right" if left else "left",
+            va="top",
+        )
     if path is not None:
         _save(fig, path)
     return fig
