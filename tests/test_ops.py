@@ -10,17 +10,64 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autograd import GradcheckError, Value, custom_op, gradcheck, ops
+from autograd import GradcheckError, Value, custom_op, grad, gradcheck, ops
 from autograd.engine import Op
-from autograd.testing import check_op, points
+from autograd.testing import check_op, points, seeds
 
 ALL_OPS = sorted(ops.OPS)
 
 
 @pytest.mark.parametrize("name", ALL_OPS)
 def test_op_derivatives_match_central_differences(name: str) -> None:
-    """The one property, over the whole table: first and second order, inside each domain."""
+    """The one property, over the whole table: first and second order, inside each domain.
+
+    check_op seeds every backward pass with 1, a drawn g != 1 and 0, in the
+    plain and in the recorded (create_graph) pass.
+    """
     check_op(ops.OPS[name])
+
+
+def _central(f: Callable[..., Any], xs: list[float], i: int, eps: float = 1e-6) -> float:
+    hi, lo = list(xs), list(xs)
+    hi[i] += eps
+    lo[i] -= eps
+    return (float(f(*hi)) - float(f(*lo))) / (2.0 * eps)
+
+
+def _seeded_close(analytic: Any, seed: float, numeric: float) -> bool:
+    """analytic == seed * numeric within gradcheck's default tolerances scaled by the seed."""
+    assert isinstance(analytic, float), type(analytic)
+    expected = seed * numeric
+    return abs(analytic - expected) <= abs(seed) * 1e-5 + 1e-3 * abs(expected)
+
+
+@pytest.mark.parametrize("name", ALL_OPS)
+@given(data=st.data())
+def test_op_backward_scales_with_its_seed(name: str, data: st.DataObject) -> None:
+    """backward(gradient=g) leaves g * df/dx_i in each .grad, exactly 0 for g = 0; so does
+    the second order: a recorded pass seeded g1, then a pass over its result seeded g2."""
+    op = ops.OPS[name]
+    xs = list(data.draw(points(op)))
+    g1, g2 = data.draw(seeds()), data.draw(seeds())
+    first = [_central(op, xs, i) for i in range(len(xs))]
+    for seed in (g1, 0.0):
+        vs = [Value(x) for x in xs]
+        op(*vs).backward(gradient=seed)
+        for i, v in enumerate(vs):
+            assert _seeded_close(v.grad, seed, first[i]), (seed, i, v.grad, first[i])
+    for i in range(len(xs)):
+        second = [_central(grad(op, argnums=i), xs, j) for j in range(len(xs))]
+        for inner, outer in ((g1, g2), (0.0, g2), (g1, 0.0)):
+            vs = [Value(x) for x in xs]
+            op(*vs).backward(gradient=inner, create_graph=True)
+            d_i = vs[i].grad
+            assert isinstance(d_i, Value)
+            assert _seeded_close(d_i.data, inner, first[i]), (inner, i, d_i.data, first[i])
+            for v in vs:
+                v.grad = 0.0
+            d_i.backward(gradient=outer)
+            for j, v in enumerate(vs):
+                assert _seeded_close(v.grad, inner * outer, second[j]), (inner, outer, i, j)
 
 
 @pytest.mark.parametrize("name", ALL_OPS)
