@@ -9,8 +9,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autograd import Value, ops
-from autograd.testing import Expression, assert_gradients, expressions, finite_floats, points
+from autograd import GradcheckError, Value, custom_op, ops
+from autograd.testing import (
+    Expression,
+    assert_gradients,
+    check_op,
+    expressions,
+    finite_floats,
+    points,
+)
 
 
 @given(points(ops.log))
@@ -70,8 +77,40 @@ def test_expressions_share_subexpressions() -> None:
 
 def test_assert_gradients_reports_like_a_failing_test() -> None:
     assert_gradients(lambda x, y: x * y.exp(), 0.5, 0.25, order=2)
-    with pytest.raises(AssertionError, match="analytic"):
+    with pytest.raises(AssertionError, match="analytic") as info:
         assert_gradients(lambda x: x * x.data, 3.0)  # .data hides a dependence
+    text = str(info.value)
+    assert "at (3.0) with seed 1.0" in text  # the point and the seed
+    assert "argument 0: analytic 3.0  expected 6.0" in text  # numeric d/dx x^2 = 6.000000000...
+    assert isinstance(info.value.__cause__, GradcheckError)
+
+
+def test_assert_gradients_reports_a_rule_that_ignores_g_with_its_seed() -> None:
+    @custom_op
+    def twice(x: float) -> float:
+        return 2.0 * x
+
+    twice.defvjp(lambda g, ans, x: 2.0)  # forgets g
+    with pytest.raises(AssertionError, match=r"at \(1\.5\) with seed -0\.7315") as info:
+        assert_gradients(twice, 1.5)
+    assert "analytic 2.0  expected -1.46" in str(info.value)
+    assert "passes with seed 1" in str(info.value)
+
+
+def test_check_op_report_names_the_op_the_point_and_the_drawn_seed() -> None:
+    @custom_op
+    def twice(x: float) -> float:
+        return 2.0 * x
+
+    twice.defvjp(lambda g, ans, x: 2.0)  # forgets g
+    with pytest.raises(GradcheckError) as info:
+        check_op(twice, max_examples=20)
+    err = info.value
+    assert isinstance(err.seed, float) and err.seed not in (0.0, 1.0)
+    assert str(err).startswith("op 'twice': gradient mismatch at (")
+    assert f"seed {err.seed!r}" in str(err)
+    assert err.analytic == [2.0]
+    assert err.expected[0] == pytest.approx(2.0 * err.seed, rel=1e-6)
 
 
 def test_import_without_hypothesis_says_how_to_install() -> None:
