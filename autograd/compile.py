@@ -80,7 +80,7 @@ _TERMS_PER_LINE = 32
 
 # Names the generated code may use besides the templates' helpers, bound at load time.
 _RUNTIME_NAMES = ("ERRORS", "as_float", "dispatch", "diagnose")
-_NUMPY_NAMES = ("np", "np_sigmoid", "np_softplus", "np_logsumexp")
+_NUMPY_NAMES = ("np", "np_sigmoid", "np_softplus", "np_logsumexp", "np_softmaxes")
 
 # Stands for the default arguments in a signature until the source knows them.
 _BOUND = "__bound__"
@@ -135,9 +135,9 @@ TEMPLATES: dict[Op, Template] = {
     ),
     ops.abs: Template(
         "abs({0})",
-        ("({g} if {0} > 0.0 else (-{g} if {0} < 0.0 else 0.0))",),
+        ("({g} if {0} > 0.0 else (-{g} if {0} < 0.0 else {g} * 0.0))",),
         np_forward="np.abs({0})",
-        np_grads=("np.where({0} > 0.0, {g}, np.where({0} < 0.0, -{g}, 0.0))",),
+        np_grads=("np.where({0} > 0.0, {g}, np.where({0} < 0.0, -{g}, {g} * 0.0))",),
     ),
     ops.exp: Template("exp({0})", ("{g} * {ans}",), np_forward="np.exp({0})"),
     ops.log: Template("log({0})", ("{g} / {0}",), np_forward="np.log({0})"),
@@ -157,11 +157,11 @@ TEMPLATES: dict[Op, Template] = {
     ops.sigmoid: Template(
         "sigmoid({0})", ("{g} * {ans} * (1.0 - {ans})",), np_forward="np_sigmoid({0})"
     ),
-    ops.relu: Template(
-        "({0} if {0} > 0.0 else 0.0)",
-        ("({g} if {0} > 0.0 else 0.0)",),
-        np_forward="np.where({0} > 0.0, {0}, 0.0)",
-        np_grads=("np.where({0} > 0.0, {g}, 0.0)",),
+    ops.relu: Template(  # tested as x <= 0, so that NaN passes through as in the op
+        "(0.0 if {0} <= 0.0 else {0})",
+        ("({g} * 0.0 if {0} <= 0.0 else {g})",),
+        np_forward="np.where({0} <= 0.0, 0.0, {0})",
+        np_grads=("np.where({0} <= 0.0, {g} * 0.0, {g})",),
     ),
     ops.leaky_relu: Template(
         "({0} if {0} > 0.0 else {1} * {0})",
@@ -201,6 +201,7 @@ _SCALAR_HELPERS: dict[str, Any] = {
     "pow_dx": _rule(ops.pow, 0),
     "pow_dy": _rule(ops.pow, 1),
     "logsumexp": _LSE.forward,
+    "softmaxes": lambda *xs: ops._softmax_floats(xs),
     "inf": math.inf,
     "nan": math.nan,
 }
@@ -224,11 +225,21 @@ def _numpy_helpers(np: Any) -> dict[str, Any]:
             total = builtins.sum(np.exp(x - m) for x in xs)
             return np.where(np.isinf(m), m, m + np.log(total))
 
+    def np_softmaxes(*xs: Any) -> list[Any]:
+        # ops._softmax_floats on arrays: shares of e^(x - max); where the max is
+        # infinite, e^(x - lse) with lse that same infinity (PyTorch's NaN/0 pattern).
+        m = functools.reduce(np.maximum, xs)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            es = [np.exp(x - m) for x in xs]
+            total = builtins.sum(es)
+            return [np.where(np.isinf(m), e, e / total) for e in es]
+
     return {
         "np": np,
         "np_sigmoid": np_sigmoid,
         "np_softplus": np_softplus,
         "np_logsumexp": np_logsumexp,
+        "np_softmaxes": np_softmaxes,
     }
 
 
@@ -480,9 +491,10 @@ class _Writer:
                 else:
                     out.append((k, f"{g} * {refs[other]}", other))
             return [], out
-        if op is _LSE:  # d/dxk = e^(xk - lse)
-            exp = "np.exp" if self.vec(i) else "exp"
-            return [], [(k, f"{g} * {exp}({refs[k]} - {ans})", None) for k in wanted]
+        if op is _LSE:  # d/dxk = softmax(x)_k, all shares computed in one pass
+            fn = "np_softmaxes" if self.vec(i) else "softmaxes"
+            pre = [f"d{i} = {fn}({', '.join(refs)})"]
+            return pre, [(k, f"{g} * d{i}[{k}]", None) for k in wanted]
         if op in TEMPLATES:
             tpl = TEMPLATES[op]
             texts = tpl.np_grads if self.vec(i) and tpl.np_grads else tpl.grads

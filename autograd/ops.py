@@ -93,8 +93,12 @@ neg.defvjp(lambda g, ans, x: -g)  # d/dx (-x) = -1
 
 @custom_op(symbol="**", domain=(0.0, _INF))
 def pow(x: float, y: float) -> float:
-    """x ** y; a negative base needs an integer exponent, a zero base a non-negative one."""
-    if x < 0.0 and not y.is_integer():
+    """x ** y; a finite negative base needs an integer exponent, a zero base a non-negative one.
+
+    Infinite or NaN operands give C's (and PyTorch's) limits: (-inf) ** 0.5 = inf,
+    (-2) ** inf = inf, (-2) ** nan = nan.
+    """
+    if -_INF < x < 0.0 and math.isfinite(y) and not y.is_integer():
         raise ValueError(
             f"pow is undefined for a negative base to a non-integer power: {x!r} ** {y!r}; "
             "the result would be complex"
@@ -112,13 +116,26 @@ def pow(x: float, y: float) -> float:
 
 
 def _pow_dx(g: Any, ans: Any, x: Any, y: Any) -> Any:
-    """d/dx x^y = y x^(y-1)   (infinite at x = 0 when 0 < y < 1)"""
-    yf = _f(y)
+    """d/dx x^y = y x^(y-1)   (infinite at x = 0 when 0 < y < 1)
+
+    Where x^(y-1) exceeds the largest float (x = 1e-200, y = -1) the derivative
+    is that infinity, as in PyTorch and as numpy gives it in a compiled batch:
+    an overflowing product of finite factors is inf throughout backward, and
+    `detect_anomaly()` names the op.
+    """
+    xf, yf = _f(x), _f(y)
     if yf == 0.0:
         return g * 0.0
-    if _f(x) == 0.0 and yf < 1.0:
+    if xf == 0.0 and yf < 1.0:
         return g * _INF
-    return g * y * x ** (y - 1.0)
+    try:
+        power = xf ** (yf - 1.0)
+    except OverflowError:  # Python's ** raises where * and / give inf
+        odd = xf < 0.0 and (yf - 1.0) % 2.0 == 1.0
+        return g * y * (-_INF if odd else _INF)
+    if isinstance(x, Value) or isinstance(y, Value):
+        return g * y * x ** (y - 1.0)
+    return g * y * power
 
 
 def _pow_dy(g: Any, ans: Any, x: Any, y: Any) -> Any:
@@ -138,7 +155,8 @@ def abs(x: float) -> float:
     return builtins.abs(x)
 
 
-abs.defvjp(lambda g, ans, x: g if x > 0.0 else (-g if x < 0.0 else 0.0))  # d/dx |x| = sign(x)
+# d/dx |x| = sign(x), 0 at 0 and at NaN (as PyTorch)
+abs.defvjp(lambda g, ans, x: g if x > 0.0 else (-g if x < 0.0 else g * 0.0))
 
 
 # --- elementary functions ---------------------------------------------------
@@ -182,10 +200,17 @@ def sqrt(x: float) -> float:
 sqrt.defvjp(lambda g, ans, x: g / (2.0 * ans) if _f(ans) != 0.0 else g * _INF)
 
 
+def _finite(name: str, x: float) -> float:
+    """x itself, or a ValueError naming the op for an infinite x (sin and cos have no limit)."""
+    if math.isinf(x):
+        raise ValueError(f"{name} is undefined for x = {x!r}; inputs must be finite")
+    return x
+
+
 @custom_op
 def sin(x: float) -> float:
-    """sin x."""
-    return math.sin(x)
+    """sin x of a finite x (NaN gives NaN)."""
+    return math.sin(_finite("sin", x))
 
 
 @sin.defvjp
@@ -196,8 +221,8 @@ def _sin_vjp(g: Any, ans: Any, x: Any) -> Any:
 
 @custom_op
 def cos(x: float) -> float:
-    """cos x."""
-    return math.cos(x)
+    """cos x of a finite x (NaN gives NaN)."""
+    return math.cos(_finite("cos", x))
 
 
 @cos.defvjp
@@ -232,16 +257,17 @@ sigmoid.defvjp(lambda g, ans, x: g * ans * (1.0 - ans))  # d/dx s(x) = s(x) (1 -
 
 @custom_op(kinks=(0.0,))
 def relu(x: float) -> float:
-    """max(0, x)."""
-    return x if x > 0.0 else 0.0
+    """max(0, x); NaN stays NaN (so a loss on NaN outputs is NaN, not 0)."""
+    return 0.0 if x <= 0.0 else x
 
 
-relu.defvjp(lambda g, ans, x: g if x > 0.0 else 0.0)  # d/dx relu x = [x > 0]  (0 at 0, as PyTorch)
+# d/dx relu x = [x > 0]: 0 at 0, and g at NaN, as PyTorch (NaN <= 0 is false)
+relu.defvjp(lambda g, ans, x: g * 0.0 if x <= 0.0 else g)
 
 
 @custom_op(kinks=(0.0,))
 def leaky_relu(x: float, slope: float) -> float:
-    """x if x > 0 else slope * x."""
+    """x if x > 0 else slope * x (NaN gives NaN)."""
     return x if x > 0.0 else slope * x
 
 
@@ -299,8 +325,52 @@ def _logsumexp(*xs: float) -> float:
     return m + math.log(builtins.sum([math.exp(x - m) for x in xs]))
 
 
-# d/dxi logsumexp = e^(xi - lse) = softmax(x)_i. Every exponent is <= 0: nothing overflows.
-_logsumexp.defvjp_all(lambda g, ans, *xs: [g * exp(x - ans) for x in xs])
+def _softmax_floats(xs: Sequence[float]) -> list[float]:
+    """softmax(x)_i = e^(xi - m) / sum_j e^(xj - m) for every i, m the largest xi.
+
+    Shifting by m, not by logsumexp(x), keeps xi - m exact for close values of
+    any magnitude (xi - lse would carry lse's rounding, 0.125 at 1e15). The sum
+    is math.fsum: correctly rounded, so independent of the operands' order.
+    """
+    m = builtins.max(xs)
+    if math.isinf(m):  # no finite shift: e^(xi - lse), which is PyTorch's NaN/0 pattern
+        top = _logsumexp.forward(*xs)
+        return [math.exp(x - top) for x in xs]
+    es = [math.exp(x - m) for x in xs]
+    total = math.fsum(es)
+    return [e / total for e in es]
+
+
+@custom_op(name="softmax")
+def _softmax(*xs: float) -> float:
+    """softmax(x)_0 = e^x0 / (e^x0 + ... + e^xn): the first operand's share."""
+    return _softmax_floats(xs)[0]
+
+
+def _softmaxes(xs: Sequence[Any]) -> list[Any]:
+    """Every component of softmax(xs): floats in one pass, Values as one node each."""
+    if not builtins.any(isinstance(x, Value) for x in xs):
+        return _softmax_floats([_f(x) for x in xs])
+    return [_softmax(xs[i], *xs[:i], *xs[i + 1 :]) for i in range(len(xs))]
+
+
+@_softmax.defvjp_all
+def _softmax_vjp(g: Any, ans: Any, *xs: Any) -> list[Any]:
+    """d s0/dx0 = s0 (s1 + ... + sn),  d s0/dxj = -s0 sj   (s = softmax(x), s0 = ans)
+
+    The complement 1 - s0 is the sum of the other shares, each computed from its
+    own exponent: no cancellation when s0 is near 1, so every order stays exact.
+    """
+    if len(xs) == 1:  # softmax of one number is 1
+        return [g * 0.0]
+    rest = _softmaxes(xs)[1:]
+    shares = g * ans
+    return [shares * sum(rest)] + [-shares * s for s in rest]
+
+
+# d/dxi logsumexp = softmax(x)_i, each share an op of its own so that higher
+# derivatives (through softmax's rule) never subtract nearly equal numbers.
+_logsumexp.defvjp_all(lambda g, ans, *xs: [g * s for s in _softmaxes(xs)])
 
 
 def sum(values: Iterable[Any]) -> Any:

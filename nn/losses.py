@@ -153,9 +153,14 @@ def _cross_entropy_one(logits: Sequence[Scalar], target: int) -> Any:
         raise ValueError(
             f"cross_entropy: target index {target} is out of range for {len(logits)} classes"
         )
-    # log-sum-exp as one op, which shifts by the largest logit inside (no exp overflows)
-    lse = ops.logsumexp(logits)
-    return lse - logits[target]
+    # logsumexp(z) - z_t = logsumexp(z - z_t): subtracting z_t first keeps the
+    # differences exact at any magnitude, where logsumexp(z) - z_t rounds the
+    # sum to the ulp of z (0.125 at 1e15, whole units at 1e16) before subtracting.
+    # The op then shifts by the largest difference inside, so no exp overflows, and
+    # d/dz_t comes out as -(sum of the other classes' softmax), never 1 - s_t.
+    # (z_t - z_t is an exact 0 that keeps the graph when there is a single class.)
+    zt = logits[target]
+    return ops.logsumexp([z - zt for z in logits])
 
 
 @overload
@@ -168,6 +173,9 @@ def cross_entropy(
 ) -> float: ...
 def cross_entropy(logits: Any, target_index: Any) -> Any:
     """Softmax cross-entropy ``logsumexp(logits) - logits[target]``; mean over a batch.
+
+    Computed as ``logsumexp(logits - logits[target])``, which matches PyTorch's
+    ``F.cross_entropy`` in value and gradient for logits of any finite magnitude.
 
     Args:
         logits: One example's list of class scores, or a list of such lists.
