@@ -41,13 +41,18 @@ def _save(fig: Figure, path: PathLike) -> None:
             os.unlink(tmp)
 
 
+# matplotlib computes limits and transforms from the data's range, which
+# overflows for values near the largest float: drawn values stop at +-1e300.
+_DRAWN_MAX = 1e300
+
+
 def _finite(values: Sequence[float]) -> tuple[list[int], list[float]]:
-    """The steps and values of the finite entries: NaN and inf are never drawn."""
+    """The steps and values of the finite entries, clipped to +-1e300: NaN and inf are not drawn."""
     steps, kept = [], []
     for step, v in enumerate(values):
         if math.isfinite(v):
             steps.append(step)
-            kept.append(v)
+            kept.append(min(max(v, -_DRAWN_MAX), _DRAWN_MAX))
     return steps, kept
 
 
@@ -60,7 +65,8 @@ def plot_history(
     """Loss, accuracy and learning rate per step, side by side.
 
     Only finite values are drawn: a curve stops where its values stop being
-    finite (a regression's accuracy, which is NaN, leaves its panel empty).
+    finite (a regression's accuracy, which is NaN, leaves its panel empty), and
+    values beyond +-1e300 are drawn at +-1e300.
     For a run that diverged, pass the step where it did (a
     :class:`~nn.train.DivergenceError` carries it)::
 
@@ -102,7 +108,8 @@ def plot_history(
         # computing its limits when losses near 1e308 are on the axis.
         from matplotlib.ticker import FuncFormatter
 
-        loss = [math.log10(v) for v in loss]
+        # The exact values here, unclipped: the log10 of any finite float is small.
+        loss = [math.log10(v) for v in history.loss if math.isfinite(v)]
         ax_loss.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"1e{v:g}"))
         title = "loss (log scale)"
     ax_loss.plot(loss_steps, loss, color="tab:blue")

@@ -466,12 +466,41 @@ def test_weights_that_overflow_stop_training_at_once(loss: str, compiled: bool) 
 def test_a_nan_parameter_stops_training_before_any_update(loss: str, compiled: bool) -> None:
     X, y, nout = _binary_or_three(loss)
     model = MLP(2, [8, nout], rng=random.Random(0))
-    model.layers[0].neurons[3].w[1].data = math.nan  # relu hides it from the loss
+    model.layers[0].neurons[3].w[1].data = math.nan
     before = [p.data for p in model.parameters()]
-    with pytest.raises(DivergenceError, match=r"parameter 'layers\.0\.neurons\.3\.w\.1' is nan"):
+    with pytest.raises(DivergenceError) as info:
         fit(model, X, y, loss=loss, steps=5, progress=False, compiled=compiled)
+    _assert_consistent(info.value)
+    assert info.value.step == 0
+    # Whether the NaN reaches the loss depends on relu(nan) (NaN, as in PyTorch,
+    # or 0 in older engines, which hid it): either way training stops at once.
+    message = str(info.value)
+    assert "the loss became nan" in message or "'layers.0.neurons.3.w.1' is nan" in message
     after = [p.data for p in model.parameters()]
     assert [repr(v) for v in after] == [repr(v) for v in before]  # nothing was updated
+
+
+class _WithSpare(nn.Module):
+    """An MLP and a parameter the forward pass never reads (so the loss cannot show it)."""
+
+    def __init__(self) -> None:
+        self.mlp = MLP(2, [4, 1], rng=random.Random(0))
+        self.spare = Value(1.0)
+
+    def __call__(self, x: list[Any]) -> Any:
+        return self.mlp(x)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_a_nan_parameter_the_loss_does_not_see_is_named(compiled: bool) -> None:
+    X, y = data.make_moons(10, seed=0)
+    model = _WithSpare()
+    model.spare.data = math.nan
+    with pytest.raises(DivergenceError, match="parameter 'spare' is nan before the update") as info:
+        fit(model, X, y, steps=3, progress=False, compiled=compiled)
+    _assert_consistent(info.value)
+    assert info.value.quantity == "parameter"
+    assert math.isfinite(info.value.history.loss[0])
 
 
 class _Steep(nn.Module):
