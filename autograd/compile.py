@@ -88,6 +88,8 @@ _BOUND = "__bound__"
 _SUM = ops.OPS["sum"]
 _DOT = ops.OPS["dot"]
 _LSE = ops.OPS["logsumexp"]
+# logsumexp's derivative, met in graphs that backward(create_graph=True) recorded
+_SOFTMAX = ops._softmax
 
 
 # --- the templates: how each built-in op reads as Python ------------------------
@@ -419,6 +421,9 @@ class _Writer:
         if op is _LSE:
             fn = "np_logsumexp" if self.vec(i) else "logsumexp"
             return [f"{name} = {fn}({', '.join(refs)}){comment}"]
+        if op is _SOFTMAX:
+            fn = "np_softmaxes" if self.vec(i) else "softmaxes"
+            return [f"{name} = {fn}({', '.join(refs)})[0]{comment}"]
         if op in TEMPLATES:
             tpl = TEMPLATES[op]
             text = tpl.np_forward if self.vec(i) and tpl.np_forward else tpl.forward
@@ -495,6 +500,16 @@ class _Writer:
             fn = "np_softmaxes" if self.vec(i) else "softmaxes"
             pre = [f"d{i} = {fn}({', '.join(refs)})"]
             return pre, [(k, f"{g} * d{i}[{k}]", None) for k in wanted]
+        if op is _SOFTMAX:  # ops._softmax_vjp: d/dx0 = s0 (s1 + ... + sn), d/dxj = -s0 sj
+            if len(args) == 1:
+                return [], [(k, f"{g} * 0.0", None) for k in wanted]
+            fn = "np_softmaxes" if self.vec(i) else "softmaxes"
+            pre = [f"d{i} = {fn}({', '.join(refs)})"]
+            rest = " + ".join(f"d{i}[{j}]" for j in range(1, len(args)))
+            return pre, [
+                (k, f"{g} * {ans} * ({rest})" if k == 0 else f"-({g} * {ans}) * d{i}[{k}]", None)
+                for k in wanted
+            ]
         if op in TEMPLATES:
             tpl = TEMPLATES[op]
             texts = tpl.np_grads if self.vec(i) and tpl.np_grads else tpl.grads
@@ -967,7 +982,12 @@ class Program:
         t = self._trace
         for i, node in enumerate(t.nodes):
             op = node._fn
-            if op is None or not t.batched[i] or op in TEMPLATES or op in (_SUM, _DOT, _LSE):
+            if (
+                op is None
+                or not t.batched[i]
+                or op in TEMPLATES
+                or op in (_SUM, _DOT, _LSE, _SOFTMAX)
+            ):
                 continue
             args = t.args(i)
             batched = [isinstance(a, Value) and t.batched[t.index[a]] for a in args]

@@ -301,6 +301,36 @@ def test_logsumexp_first_derivative_at_huge_equal_values_is_one_half() -> None:
     assert [x.grad for x in xs] == [0.5, 0.5]
 
 
+def test_compiled_gradient_graphs_of_logsumexp_match_eager_on_floats_and_batches() -> None:
+    # backward(create_graph=True) records softmax nodes; compile writes them inline
+    def first_derivative(x: Value, w: Value) -> Value:
+        y = ops.logsumexp([x * w, 2.0 * x, ops.exp(x), 0.5])
+        y.backward(create_graph=True)
+        d = x.grad
+        x.grad = w.grad = 0.0
+        assert isinstance(d, Value)
+        return d
+
+    w = Value(1.2)
+    x = Value(0.3)
+    prog = compile(first_derivative(x, w), [x])
+    rows = [-30.0, 0.3, 1.7, 40.0]
+    eager_grads = []
+    for r in rows:
+        w.grad = 0.0
+        d = first_derivative(Value(r), w)
+        d.backward()
+        eager_grads.append(w.grad)
+        w.grad = 0.0
+        assert prog.backward(r) == d.data
+        assert w.grad == eager_grads[-1]
+    values = [first_derivative(Value(r), w).data for r in rows]
+    w.grad = 0.0
+    batch = prog.backward(np.array(rows))
+    assert batch.tolist() == pytest.approx(values, rel=1e-12)
+    assert w.grad == pytest.approx(sum(eager_grads), rel=1e-12)
+
+
 # --- cross_entropy at any magnitude ---------------------------------------------------------
 
 
