@@ -3,54 +3,156 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import inspect
 import math
 import os
 import random
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from io import BytesIO
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from autograd import Value, no_grad
 from nn import data, losses, schedules
-from nn.layers import ACTIVATIONS, INITS, MLP
-from nn.module import ModelFileError, _write_atomically, load, read_meta
+from nn.io import ModelFileError, write_atomically
+from nn.layers import ACTIVATIONS, INITS, MLP, Layer, Neuron
+from nn.module import Module, load, read_meta
 from nn.optim import OPTIMIZERS, SGD, Adam, AdamW, Optimizer
 from nn.train import LOSS_NAMES, DivergenceError, History, accuracy, fit, predict_class
 
-__all__ = ["build_parser", "main"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["EXIT_STATUS", "OUTPUTS", "build_parser", "main"]
 
 DEFAULT_LR = {"sgd": 1.0, "adam": 0.05, "adamw": 0.05}
 """Learning rate when ``--lr`` is not given (SGD's is micrograd's demo's)."""
+
+OUTPUTS = ("loss.png", "decision_boundary.png", "graph.svg", "model.json")
+"""The files ``tapegrad train`` writes into ``--out`` (model.json last)."""
+
+EXIT_STATUS = """\
+exit status:
+  0  success
+  1  the run failed: training diverged, an output could not be written, or the
+     model's output is not a finite number for the given inputs
+  2  usage error, found before any work is done: a bad option or value, or an
+     input file or --out folder that cannot be used
+every error is one line on stderr, starting with "tapegrad: error:"."""
+"""What ``main`` returns, as the ``--help`` texts say it."""
+
+_TRAIN_DESCRIPTION = """\
+Train an MLP and write loss.png, decision_boundary.png, graph.svg and model.json
+into --out. The defaults reproduce micrograd's demo: MLP(2, [16, 16, 1]) on 100
+moons, hinge loss + 1e-4 * sum(W^2), 100 full-batch steps of SGD whose learning
+rate decays linearly from 1 at step 0 to 0.109 at step 99 (micrograd's
+lr = 1.0 - 0.9*k/100). The summary prints the first and last rate the schedule
+actually used."""
+
+_TRAIN_EPILOG = f"""\
+CSV files (--csv): one example per row, the feature columns first and the class
+label in the last column, for example
+    x0,x1,label
+    0.5,-1.2,red
+    1.3,0.4,blue
+The header row is optional (it is a first row with no number in it). Features are
+plain decimal numbers (-1.5, 0.25, 2e-3; not 1_0, inf or nan). Labels are all
+integers, or all class names: the names are numbered 0..k-1 in sorted order
+(blue = 0, red = 1 here); the run prints the mapping and model.json keeps it, so
+`tapegrad predict` answers with the name. UTF-8, with or without a byte-order
+mark (as spreadsheets save it). examples/points.csv is such a file.
+
+--batch-size larger than the data set uses the whole data set at every step (the
+summary says so).
+
+Outputs are written into a hidden folder inside --out and moved into place once
+all of them are ready, model.json last: a run that fails leaves --out as it was.
+A run that diverges writes loss.png (the loss up to the step where it diverged,
+marked in red) and no model.json. After a run, --out holds only that run's
+outputs: any of {", ".join(OUTPUTS)} left by an earlier
+run and not written again is removed.
+
+{EXIT_STATUS}"""
+
+_PREDICT_DESCRIPTION = """\
+Print a saved model's output for one example, and the class it stands for.
+The model file is one that `tapegrad train` wrote (by default out/model.json) or
+that Module.save wrote: an MLP, a Layer (prints a list of scores) or a Neuron
+(prints one score). One score means class 1 when it is positive, else class 0; a
+list means the index of its largest score; a model trained on a CSV file with
+class names answers with the name."""
+
+
+def _fail(message: str) -> int:
+    """Report a runtime failure as one line on stderr; the exit status is 1."""
+    print(f"tapegrad: error: {' '.join(message.split())}", file=sys.stderr)
+    return 1
+
+
+class _RunError(Exception):
+    """A failure while running (not a usage error): one line on stderr, exit status 1."""
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a bad option gives one line on stderr (and exit status 2)."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        message = " ".join(_suggest_choice(message).split())
+        self.exit(2, f"tapegrad: error: {message} (see {self.prog} --help)\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
+_INVALID_CHOICE = re.compile(r"invalid choice: '(?P<got>[^']*)' \(choose from (?P<choices>.*)\)")
+
+
+def _suggest_choice(message: str) -> str:
+    """Add "did you mean 'moons'?" to argparse's invalid-choice message, when one is close."""
+    found = _INVALID_CHOICE.search(message)
+    if found is None:
+        return message
+    choices = re.findall(r"'([^']*)'", found["choices"])
+    close = difflib.get_close_matches(found["got"], choices, n=1)
+    return f"{message}; did you mean {close[0]!r}?" if close else message
+
+
+def _unrecognized(extras: Sequence[str], parser: argparse.ArgumentParser) -> str:
+    """The message for arguments no option took, suggesting the option meant."""
+    options = [o for o in extras if o.startswith("-") and data.parse_number(o) is None]
+    if not options:
+        return f"unrecognized arguments: {' '.join(extras)}"
+    option = options[0].split("=", 1)[0]
+    known = [s for action in parser._actions for s in action.option_strings]
+    close = difflib.get_close_matches(option, known, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return f"unrecognized option {option}{hint}"
 
 
 def _number(text: str, *, positive: bool) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+    value = data.parse_number(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number like 0.5 or 1e-3")
+    if value < 0 or (positive and value == 0):
         kind = "a positive" if positive else "a non-negative"
         raise argparse.ArgumentTypeError(f"must be {kind} finite number, got {text}")
+    return value
+
+
+def _integer(text: str) -> int:
+    if not re.fullmatch(r"[+-]?[0-9]+", text.strip()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer")
+    return int(text)
+
+
+def _positive_int(text: str) -> int:
+    value = _integer(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
     return value
 
 
@@ -66,11 +168,9 @@ def _hidden_sizes(text: str) -> list[int]:
     """``"16,16"`` -> ``[16, 16]``; an empty string means no hidden layer."""
     if not text.strip():
         return []
-    try:
-        sizes = [int(part) for part in text.split(",")]
-    except ValueError:
-        sizes = []
-    if not sizes or any(n < 1 for n in sizes):
+    parts = [part.strip() for part in text.split(",")]
+    sizes = [int(part) for part in parts if re.fullmatch(r"[0-9]+", part)]
+    if len(sizes) != len(parts) or any(n < 1 for n in sizes):
         raise argparse.ArgumentTypeError(
             f"malformed {text!r}: expected comma-separated positive integers, like 16,16"
         )
@@ -78,12 +178,11 @@ def _hidden_sizes(text: str) -> list[int]:
 
 
 def _finite_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    value = data.parse_number(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a finite number (inputs are plain decimal numbers, like -0.5)"
+        )
     return value
 
 
@@ -93,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tapegrad",
         description="Train small neural networks by gradient descent: "
         "W_new = W_old - lr * dL/dW, repeated.",
+        epilog=EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     from importlib.metadata import PackageNotFoundError, version
 
@@ -105,14 +206,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser(
         "train",
-        help="train an MLP on a built-in data set (default: micrograd's moons demo)",
-        description="Train an MLP and write loss.png, decision_boundary.png, model.json "
-        "and graph.svg into --out. The defaults reproduce micrograd's demo: MLP(2, [16, 16, 1]) "
-        "on 100 moons, hinge loss + 1e-4 L2, 100 steps of SGD with lr 1.0 -> 0.1.",
+        help="train an MLP on a built-in data set (default: micrograd's moons demo) or a CSV",
+        description=_TRAIN_DESCRIPTION,
+        epilog=_TRAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     d = train.add_argument_group("data")
     d.add_argument("--dataset", choices=sorted(data.DATASETS), default="moons")
-    d.add_argument("--csv", metavar="PATH", help="train on a CSV file (features..., label)")
+    d.add_argument(
+        "--csv",
+        metavar="PATH",
+        help="train on a CSV file: features..., label (integers or class names; see below)",
+    )
     d.add_argument("--samples", type=_positive_int, default=100, help="number of examples")
     d.add_argument("--noise", type=_non_negative_float, help="noise std (data set default)")
     d.add_argument("--classes", type=_positive_int, help="classes of spirals/blobs")
@@ -126,61 +231,90 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--loss", choices=LOSS_NAMES, default="hinge")
     t.add_argument("--l2", type=_non_negative_float, default=1e-4, help="weight of sum(W^2)")
     t.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd")
-    t.add_argument("--lr", type=_positive_float, help="learning rate (sgd 1.0, adam 0.05)")
+    t.add_argument("--lr", type=_positive_float, help="learning rate at step 0 (sgd 1, adam 0.05)")
     t.add_argument("--momentum", type=_non_negative_float, default=0.0, help="SGD momentum")
-    t.add_argument("--schedule", choices=schedules.SCHEDULES, default="linear")
+    t.add_argument(
+        "--schedule",
+        choices=schedules.SCHEDULES,
+        default="linear",
+        help="learning rate over the run; linear (default): step k of n uses "
+        "lr * (1 - 0.9*k/n), down towards lr/10",
+    )
     count = t.add_mutually_exclusive_group()
     count.add_argument("--steps", type=_positive_int, help="updates (default 100)")
     count.add_argument("--epochs", type=_positive_int, help="passes over the data")
-    t.add_argument("--batch-size", type=_positive_int, help="default: the whole data set")
-    t.add_argument("--seed", type=int, default=1337, help="seed of data, weights and batches")
+    t.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        help="examples per step (default, or more than the data has: all of them)",
+    )
+    t.add_argument("--seed", type=_integer, default=1337, help="seed of data, weights and batches")
     t.add_argument(
         "--compiled",
         action="store_true",
         help="replay each example with a compiled program (same gradients, faster)",
     )
     o = train.add_argument_group("output")
-    o.add_argument("--out", default="out", metavar="DIR", help="output folder (default out/)")
+    o.add_argument(
+        "--out",
+        default="out",
+        metavar="DIR",
+        help="output folder (default out/); after the run it holds only this run's outputs",
+    )
     o.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     o.add_argument("--no-plots", action="store_true", help="write only model.json")
 
     predict = commands.add_parser(
         "predict",
         help="run a saved model on one example",
-        description="Print a saved model's output for one example, and the class it means.",
+        description=_PREDICT_DESCRIPTION,
+        epilog=EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    predict.add_argument("--model", default=os.path.join("out", "model.json"), metavar="PATH")
-    predict.add_argument("inputs", type=_finite_float, nargs="+", metavar="x")
+    predict.add_argument(
+        "--model",
+        default=os.path.join("out", "model.json"),
+        metavar="PATH",
+        help="the model file (default: out/model.json, where tapegrad train writes it)",
+    )
+    predict.add_argument(
+        "inputs",
+        type=_finite_float,
+        nargs="+",
+        metavar="x",
+        help="the example's features: as many plain decimal numbers as the model has "
+        "inputs, e.g. 0.5 -1.2 for a model trained on 2-D data",
+    )
     train.set_defaults(run=_train, parser=train)
     predict.set_defaults(run=_predict, parser=predict)
     return parser
 
 
-def _load_data(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[Any, Any, str]:
-    """The examples, the labels remapped to 0..k-1, and a one-line description."""
+def _load_data(
+    args: argparse.Namespace, parser: argparse.ArgumentParser
+) -> tuple[Any, list[int], list[str] | None, str]:
+    """The examples, their labels, the class names (if the CSV named them) and a description."""
     if args.classes is not None and (args.csv or args.dataset not in ("spirals", "blobs")):
         parser.error("--classes applies to --dataset spirals or blobs")
     if args.csv and args.noise is not None:
         parser.error("--noise applies to the built-in data sets, not to --csv")
     if args.csv:
         try:
-            X, y = data.load_csv(args.csv)
+            found = data.read_csv(args.csv)
         except data.DataError as exc:
             parser.error(str(exc))
-        what = f"{args.csv}: {len(X)} examples"
-    else:
-        kwargs: dict[str, Any] = {"n_samples": args.samples, "seed": args.seed}
-        if args.noise is not None:
-            kwargs["noise"] = args.noise
-        if args.classes is not None:
-            kwargs["n_classes" if args.dataset == "spirals" else "centers"] = args.classes
-        try:
-            X, y = data.DATASETS[args.dataset](**kwargs)
-        except data.DataError as exc:
-            parser.error(str(exc))
-        noise = kwargs.get("noise", _default(data.DATASETS[args.dataset], "noise"))
-        what = f"{args.dataset} (noise {noise:g}, seed {args.seed}): {len(X)} examples"
-    return X, y, what
+        return found.X, found.y, found.classes, f"{args.csv}: {len(found.X)} examples"
+    kwargs: dict[str, Any] = {"n_samples": args.samples, "seed": args.seed}
+    if args.noise is not None:
+        kwargs["noise"] = args.noise
+    if args.classes is not None:
+        kwargs["n_classes" if args.dataset == "spirals" else "centers"] = args.classes
+    try:
+        X, y = data.DATASETS[args.dataset](**kwargs)
+    except data.DataError as exc:
+        parser.error(str(exc))
+    noise = kwargs.get("noise", _default(data.DATASETS[args.dataset], "noise"))
+    return X, y, None, f"{args.dataset} (noise {noise:g}, seed {args.seed}): {len(X)} examples"
 
 
 def _default(function: Any, name: str) -> Any:
@@ -195,13 +329,132 @@ def _make_optimizer(args: argparse.Namespace, model: MLP, lr: float) -> Optimize
     return SGD(model.parameters(), lr=lr, momentum=args.momentum)
 
 
-def _draw_graph(model: MLP, x: Sequence[float], label: int, loss: str, path: str) -> str:
-    """Draw one example's forward pass and its gradients; return what happened, in words."""
+def _check_out(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Refuse an --out folder the run could not write into, before training starts."""
+    out = args.out
     try:
-        from autograd import draw_dot
-        from autograd.viz import largest_gradient_path
-    except ImportError:
-        return "graph.svg skipped: autograd.viz is not available yet"
+        os.makedirs(out, exist_ok=True)
+    except OSError as exc:
+        parser.error(f"cannot create --out folder {out!r}: {exc.strerror or exc}")
+    names = ["model.json"] if args.no_plots else list(OUTPUTS)
+    for name in names:
+        if os.path.isdir(os.path.join(out, name)):
+            parser.error(
+                f"cannot write {os.path.join(out, name)}: a folder of that name is in the way; "
+                "move it or choose another --out"
+            )
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".tapegrad-", dir=out))
+    except OSError as exc:
+        parser.error(f"cannot write into --out folder {out!r}: {exc.strerror or exc}")
+
+
+class _Outputs:
+    """A run's outputs: written into a hidden folder inside --out, then moved into place.
+
+    Until :meth:`publish`, --out is untouched, so a failure (disk full, a folder
+    in the way) leaves it as it was. ``publish`` first removes the old
+    model.json, then moves the plots and the new model.json last: however it
+    stops, no model.json sits next to outputs of another run.
+    """
+
+    def __init__(self, out: str) -> None:
+        self.out = out
+        self.names: list[str] = []
+        try:
+            self.folder = tempfile.mkdtemp(prefix=".tapegrad-", dir=out)
+        except OSError as exc:
+            raise _RunError(f"cannot write into {out}: {exc.strerror or exc}") from None
+
+    def __enter__(self) -> _Outputs:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _failed(self, name: str, reason: str) -> _RunError:
+        target = os.path.join(self.out, name)
+        return _RunError(f"cannot write {target}: {reason}; {self.out} was left as it was")
+
+    def write(self, name: str, content: str | bytes) -> None:
+        """Stage one output file."""
+        try:
+            write_atomically(os.path.join(self.folder, name), content)
+        except ModelFileError as exc:
+            raise self._failed(name, exc.reason.removeprefix("cannot write: ")) from None
+        except OSError as exc:
+            raise self._failed(name, exc.strerror or str(exc)) from None
+        self.names.append(name)
+
+    def save_model(self, model: Module, meta: dict[str, Any]) -> None:
+        """Stage model.json."""
+        try:
+            model.save(os.path.join(self.folder, "model.json"), meta=meta)
+        except ModelFileError as exc:
+            raise self._failed("model.json", exc.reason.removeprefix("cannot write: ")) from None
+        self.names.append("model.json")
+
+    def publish(self) -> tuple[list[str], list[str]]:
+        """Move the staged files into --out; return the paths written and those removed."""
+        final = {name: os.path.join(self.out, name) for name in OUTPUTS}
+        for name in self.names:
+            if os.path.isdir(final[name]):
+                raise self._failed(name, "a folder of that name is in the way")
+        try:
+            os.unlink(final["model.json"])  # it would describe another run
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise self._failed("model.json", exc.strerror or str(exc)) from None
+        for name in sorted(self.names, key=lambda n: n == "model.json"):  # model.json last
+            try:
+                os.replace(os.path.join(self.folder, name), final[name])
+            except OSError as exc:
+                raise _RunError(
+                    f"cannot write {final[name]}: {exc.strerror or exc}; no model.json was written"
+                ) from None
+        removed = []
+        for name in OUTPUTS:
+            if name not in self.names and os.path.isfile(final[name]):
+                try:
+                    os.unlink(final[name])
+                except OSError:
+                    continue
+                removed.append(final[name])
+        return [final[name] for name in self.names], removed
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    return buffer.getvalue()
+
+
+def _loss_png(history: History, *, diverged_at: int | None = None) -> bytes:
+    """loss.png: the curves of the run, with the step where it diverged marked."""
+    from nn.plot import plot_history
+
+    if diverged_at is not None and not 0 <= diverged_at < len(history):
+        diverged_at = None  # nothing recorded at that step: no mark to put
+    return _png(plot_history(history, diverged_at=diverged_at))
+
+
+_GRAPHVIZ_MISSING = (
+    "graph.svg skipped: drawing it needs Graphviz's dot program, which is not installed "
+    "(sudo apt-get install graphviz, brew install graphviz or conda install graphviz)"
+)
+
+
+def _draw_graph(model: Module, x: Sequence[float], label: int, loss: str) -> tuple[str, str]:
+    """One example's forward pass and its gradients as SVG, or ``("", why it was skipped)``."""
+    from autograd import draw_dot
+    from autograd.viz import GraphvizNotFoundError, largest_gradient_path
+
     inputs = [Value(v, label=f"x{i}") for i, v in enumerate(x)]
     out = model(inputs)
     if isinstance(out, list):
@@ -217,23 +470,26 @@ def _draw_graph(model: MLP, x: Sequence[float], label: int, loss: str, path: str
     example_loss.backward()
     try:
         graph = draw_dot(example_loss, highlight=largest_gradient_path(example_loss))
-        svg = graph.pipe(format="svg").decode("utf-8")
+        return graph.pipe(format="svg").decode("utf-8"), ""
+    except GraphvizNotFoundError:
+        return "", _GRAPHVIZ_MISSING
+    except ImportError:
+        return "", "graph.svg skipped: the graphviz package is missing (pip install graphviz)"
     except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return f"graph.svg skipped: {reason}"
+        text = str(exc).strip()
+        reason = text.splitlines()[0] if text else type(exc).__name__
+        return "", f"graph.svg skipped: Graphviz failed ({reason})"
     finally:
         model.zero_grad()
-    try:
-        _write_atomically(path, svg)
-    except ModelFileError as exc:
-        return f"graph.svg skipped: {exc.reason}"
-    return ""
 
 
 def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    X, raw_y, what = _load_data(args, parser)
-    labels = sorted(set(raw_y))
-    y = [labels.index(v) for v in raw_y]  # classes 0..k-1, whatever the file used
+    X, raw_y, classes, what = _load_data(args, parser)
+    if classes is None:
+        labels: list[Any] = sorted(set(raw_y))
+        y = [labels.index(v) for v in raw_y]  # classes 0..k-1, whatever the file used
+    else:
+        labels, y = classes, raw_y
     n_classes = len(labels)
     if n_classes < 2:
         parser.error(f"the data has a single class ({labels[0]}); nothing to learn")
@@ -244,15 +500,15 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     n_features = len(X[0])
     n_outputs = n_classes if args.loss == "cross_entropy" else 1
     lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
+    batch_size = args.batch_size
+    if batch_size is not None and batch_size > len(X):
+        batch_size = None  # a batch cannot hold more examples than there are
     if args.epochs is not None:
-        per_epoch = 1 if args.batch_size is None else math.ceil(len(X) / args.batch_size)
+        per_epoch = 1 if batch_size is None else math.ceil(len(X) / batch_size)
         steps = args.epochs * per_epoch
     else:
         steps = args.steps if args.steps is not None else 100
-    try:
-        os.makedirs(args.out, exist_ok=True)
-    except OSError as exc:
-        parser.error(f"cannot create --out folder {args.out!r}: {exc.strerror or exc}")
+    _check_out(args, parser)
 
     model = MLP(
         n_features,
@@ -264,13 +520,21 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     optimizer = _make_optimizer(args, model, lr)
     schedule = schedules.get(args.schedule, lr, steps)
     penalty = f" + {args.l2:g} * sum(W^2)" if args.l2 else ""
-    batch = "full batch" if args.batch_size is None else f"batches of {args.batch_size}"
+    if batch_size is not None:
+        batch = f"batches of {batch_size}"
+    elif args.batch_size is not None:
+        batch = f"full batch (--batch-size {args.batch_size} is more than the {len(X)} examples)"
+    else:
+        batch = "full batch"
     print(f"tapegrad train: {model!r}, {len(model.parameters())} parameters")
     print(f"  data       {what}, {n_features} features, {n_classes} classes")
+    if labels != list(range(n_classes)):
+        print("  classes    " + ", ".join(f"{k} = {name}" for k, name in enumerate(labels)))
     print(f"  loss       {args.loss}{penalty}")
     print(
-        f"  optimizer  {type(optimizer).__name__}, lr {lr:g} -> {schedule(steps - 1):.3g} "
-        f"({args.schedule} schedule), {steps} steps, {batch}"
+        f"  optimizer  {type(optimizer).__name__}, lr {schedule(0):g} at step 0 -> "
+        f"{schedule(steps - 1):g} at step {steps - 1} ({args.schedule} schedule), "
+        f"{steps} steps, {batch}"
     )
     how = " (compiled: traced once, replayed)" if args.compiled else ""
     print(f"  each step: forward, loss, backward (dL/dW for every W){how}, then update:")
@@ -285,7 +549,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             loss=args.loss,
             optimizer=optimizer,
             steps=steps,
-            batch_size=args.batch_size,
+            batch_size=batch_size,
             schedule=schedule,
             l2=args.l2,
             progress=not args.no_progress,
@@ -293,27 +557,14 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             compiled=args.compiled,
         )
     except DivergenceError as exc:
-        print(f"tapegrad train: error: {exc}", file=sys.stderr)
-        return 1
+        return _write_diverged(args, exc)
     seconds = time.perf_counter() - start
     train_acc = accuracy(model, X, y)
     print(
         f"done in {seconds:.1f} s: loss {history.loss[-1]:.4f} at the last step, "
-        f"training accuracy {train_acc:.1%}"
+        f"training accuracy {train_acc:.1%}; the learning rate went from "
+        f"{history.lr[0]:g} (step 0) to {history.lr[-1]:g} (step {len(history) - 1})"
     )
-    return _write_outputs(args, model, X, y, labels, history, train_acc)
-
-
-def _write_outputs(
-    args: argparse.Namespace,
-    model: MLP,
-    X: Any,
-    y: list[int],
-    labels: list[int],
-    history: History,
-    train_acc: float,
-) -> int:
-    written = []
     meta = {
         "loss": args.loss,
         "labels": labels,
@@ -322,36 +573,63 @@ def _write_outputs(
         "final_loss": history.loss[-1],
         "training_accuracy": train_acc,
     }
-    model_path = os.path.join(args.out, "model.json")
-    try:
-        model.save(model_path, meta=meta)
-    except ModelFileError as exc:
-        print(f"tapegrad train: error: {exc}", file=sys.stderr)
-        return 1
-    written.append(model_path)
-    notes = []
-    if not args.no_plots:
-        from nn.plot import plot_decision_boundary, plot_history
+    return _write_outputs(args, model, X, y, history, meta)
 
-        loss_path = os.path.join(args.out, "loss.png")
-        plot_history(history, loss_path)
-        written.append(loss_path)
-        if len(X[0]) == 2:
-            boundary_path = os.path.join(args.out, "decision_boundary.png")
-            plot_decision_boundary(model, X, y, boundary_path)
-            written.append(boundary_path)
-        else:
-            notes.append("decision_boundary.png skipped: the data is not 2-D")
-        graph_path = os.path.join(args.out, "graph.svg")
-        note = _draw_graph(model, X[0], y[0], args.loss, graph_path)
-        if note:
-            notes.append(note)
-        else:
-            written.append(graph_path)
-    print("wrote " + ", ".join(written))
+
+def _report(written: list[str], removed: list[str]) -> None:
+    print("wrote " + (", ".join(written) if written else "nothing"))
+    if removed:
+        print("removed " + ", ".join(removed) + " (left by an earlier run)")
+
+
+def _write_outputs(
+    args: argparse.Namespace,
+    model: MLP,
+    X: Any,
+    y: list[int],
+    history: History,
+    meta: dict[str, Any],
+) -> int:
+    notes = []
+    try:
+        with _Outputs(args.out) as outputs:
+            if not args.no_plots:
+                from nn.plot import plot_decision_boundary
+
+                outputs.write("loss.png", _loss_png(history))
+                if len(X[0]) == 2:
+                    boundary = plot_decision_boundary(model, X, y)
+                    outputs.write("decision_boundary.png", _png(boundary))
+                else:
+                    notes.append("decision_boundary.png skipped: the data is not 2-D")
+                svg, note = _draw_graph(model, X[0], y[0], args.loss)
+                if svg:
+                    outputs.write("graph.svg", svg)
+                else:
+                    notes.append(note)
+            outputs.save_model(model, meta)  # last: its presence says the run succeeded
+            written, removed = outputs.publish()
+    except _RunError as exc:
+        return _fail(str(exc))
+    _report(written, removed)
     for note in notes:
         print(note)
     return 0
+
+
+def _write_diverged(args: argparse.Namespace, exc: DivergenceError) -> int:
+    """Keep the loss curve of a diverged run (the lesson), and no model.json."""
+    message = str(exc)
+    try:
+        with _Outputs(args.out) as outputs:
+            if not args.no_plots:
+                outputs.write("loss.png", _loss_png(exc.history, diverged_at=exc.step))
+            written, removed = outputs.publish()
+    except _RunError as err:
+        return _fail(f"{message}; also {err}")
+    _report(written, removed)
+    print(f"training diverged at step {exc.step}: no model.json written", flush=True)
+    return _fail(message)
 
 
 def _predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -363,40 +641,72 @@ def _predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     nin = _input_count(model)
     if nin is not None and len(args.inputs) != nin:
         parser.error(f"the model takes {nin} inputs, got {len(args.inputs)}")
-    with no_grad():
-        out = model(args.inputs)
+    try:
+        with no_grad():
+            out = model(args.inputs)
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        name = type(model).__name__
+        return _fail(f"the {name} in {args.model} cannot run on these inputs: {exc}")
+    scores = [_score(v) for v in (out if isinstance(out, list) else [out])]
+    bad = [s for s in scores if not math.isfinite(s)]
+    if bad:
+        shown = " ".join(f"{v:g}" for v in args.inputs)
+        return _fail(
+            f"the model's output is {bad[0]} for inputs {shown}: the inputs are too large "
+            "for this model (its weighted sums overflow); use inputs of the size it was "
+            "trained on"
+        )
     labels = meta.get("labels")
-    index = predict_class(out)
+    index = predict_class(scores if isinstance(out, list) else scores[0])
     cls = labels[index] if isinstance(labels, list) and 0 <= index < len(labels) else index
-    shown = (
-        "[" + ", ".join(f"{v.data:.6g}" for v in out) + "]"
-        if isinstance(out, list)
-        else f"{out.data:.6g}"
-    )
-    print(f"{shown}  (class {cls})")
+    text = "[" + ", ".join(f"{s:.6g}" for s in scores) + "]" if isinstance(out, list) else None
+    print(f"{text or f'{scores[0]:.6g}'}  (class {cls})")
     return 0
 
 
-def _input_count(model: object) -> int | None:
+def _score(output: object) -> float:
+    if isinstance(output, Value):
+        return output.data
+    if isinstance(output, int | float):
+        return float(output)
+    raise TypeError(f"the model returned {type(output).__name__}, not a Value")
+
+
+def _input_count(model: Module) -> int | None:
+    """How many inputs a built-in model takes (None for other Modules)."""
     if isinstance(model, MLP):
         return len(model.layers[0].neurons[0].w)
+    if isinstance(model, Layer):
+        return len(model.neurons[0].w)
+    if isinstance(model, Neuron):
+        return len(model.w)
     return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``tapegrad`` command line; return the exit status.
 
+    Every error is one line on stderr, ``tapegrad: error: ...``.
+
     Args:
         argv: The arguments (default: ``sys.argv[1:]``).
 
     Returns:
-        0 on success, 1 if training diverged or a file could not be written,
-        2 for bad options or unusable input files.
+        0 on success; 1 if the run failed (training diverged, an output could not
+        be written, the model's output is not finite); 2 for bad options or
+        unusable input files and folders (argparse raises ``SystemExit(2)``),
+        found before any work is done; 130 when interrupted.
     """
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        target = getattr(args, "parser", parser)
+        target.error(_unrecognized(extras, target))
     try:
         status: int = args.run(args, args.parser)
         return status
+    except _RunError as exc:
+        return _fail(str(exc))
     except KeyboardInterrupt:
         print("tapegrad: interrupted", file=sys.stderr)
         return 130

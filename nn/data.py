@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import csv
 import math
+import operator
 import os
 import random
+import re
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, SupportsIndex
 
 __all__ = [
     "DATASETS",
+    "CSVData",
     "DataError",
     "batches",
     "load_csv",
@@ -18,6 +23,8 @@ __all__ = [
     "make_moons",
     "make_spirals",
     "make_xor",
+    "parse_number",
+    "read_csv",
     "train_test_split",
 ]
 
@@ -38,11 +45,44 @@ def _linspace(start: float, stop: float, num: int, endpoint: bool = True) -> lis
     return [start + i * step for i in range(num)]
 
 
-def _check_common(n_samples: int, noise: float) -> None:
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-        raise DataError(f"n_samples must be a positive integer, got {n_samples!r}")
-    if not (noise >= 0 and math.isfinite(noise)):
+def _count(name: str, value: object, minimum: int = 1) -> int:
+    """An integer argument (int, numpy integer: anything with ``__index__``, not bool)."""
+    if isinstance(value, bool) or not isinstance(value, SupportsIndex):
+        raise DataError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    n = operator.index(value)
+    if n < minimum:
+        raise DataError(f"{name} must be an integer >= {minimum}, got {n}")
+    return n
+
+
+def _rng(seed: object) -> random.Random:
+    """``random.Random(seed)``, also for numpy integer seeds (which ``random`` refuses)."""
+    if not isinstance(seed, int) and isinstance(seed, SupportsIndex):
+        seed = operator.index(seed)
+    if not isinstance(seed, int | float | str | bytes | bytearray | None):
+        raise DataError(f"seed must be an integer, got {seed!r}")
+    try:
+        return random.Random(seed)
+    except TypeError:
+        raise DataError(f"seed must be an integer, got {seed!r}") from None
+
+
+def _check_common(n_samples: object, noise: object) -> tuple[int, float]:
+    n = _count("n_samples", n_samples)
+    try:
+        if isinstance(noise, bool):
+            raise TypeError
+        std = float(noise)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        std = math.nan
+    if not (std >= 0 and math.isfinite(std)):
         raise DataError(f"noise must be a finite number >= 0, got {noise!r}")
+    return n, std
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python number it holds; anything else unchanged."""
+    return value.item() if type(value).__module__ == "numpy" else value
 
 
 def _shuffle_and_jitter(
@@ -74,8 +114,8 @@ def make_moons(n_samples: int = 100, noise: float = 0.1, seed: int = 0) -> tuple
     Returns:
         ``(X, y)``: X a list of ``[x0, x1]`` lists, y a list of 0/1 labels.
     """
-    _check_common(n_samples, noise)
-    rng = random.Random(seed)
+    n_samples, noise = _check_common(n_samples, noise)
+    rng = _rng(seed)
     n_out = n_samples // 2
     n_in = n_samples - n_out
     outer = [[math.cos(t), math.sin(t)] for t in _linspace(0.0, math.pi, n_out)]
@@ -101,10 +141,10 @@ def make_circles(
     Returns:
         ``(X, y)``: X a list of ``[x0, x1]`` lists, y a list of 0/1 labels.
     """
-    _check_common(n_samples, noise)
+    n_samples, noise = _check_common(n_samples, noise)
     if not 0 < factor < 1:
         raise DataError(f"factor must be between 0 and 1 (exclusive), got {factor!r}")
-    rng = random.Random(seed)
+    rng = _rng(seed)
     n_out = n_samples // 2
     n_in = n_samples - n_out
     outer = [[math.cos(t), math.sin(t)] for t in _linspace(0.0, 2 * math.pi, n_out, False)]
@@ -135,10 +175,9 @@ def make_spirals(
     Returns:
         ``(X, y)``: X a list of ``[x0, x1]`` lists, y labels in ``range(n_classes)``.
     """
-    _check_common(n_samples, noise)
-    if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
-        raise DataError(f"n_classes must be an integer >= 2, got {n_classes!r}")
-    rng = random.Random(seed)
+    n_samples, noise = _check_common(n_samples, noise)
+    n_classes = _count("n_classes", n_classes, minimum=2)
+    rng = _rng(seed)
     points: Points = []
     labels: Labels = []
     for k in range(n_classes):
@@ -165,8 +204,8 @@ def make_xor(n_samples: int = 100, noise: float = 0.1, seed: int = 0) -> tuple[P
     Returns:
         ``(X, y)``: X a list of ``[x0, x1]`` lists, y a list of 0/1 labels.
     """
-    _check_common(n_samples, noise)
-    rng = random.Random(seed)
+    n_samples, noise = _check_common(n_samples, noise)
+    rng = _rng(seed)
     points = [[rng.uniform(-1.0, 1.0), rng.uniform(-1.0, 1.0)] for _ in range(n_samples)]
     labels = [int((x0 < 0) != (x1 < 0)) for x0, x1 in points]
     return _shuffle_and_jitter(points, labels, noise, rng)
@@ -197,15 +236,14 @@ def make_blobs(
     Returns:
         ``(X, y)``: X a list of points, y the index of each point's blob.
     """
-    _check_common(n_samples, noise)
-    rng = random.Random(seed)
-    if isinstance(centers, int) and not isinstance(centers, bool):
-        if centers < 1:
-            raise DataError(f"centers must be a positive integer, got {centers!r}")
-        lo, hi = center_box
+    n_samples, noise = _check_common(n_samples, noise)
+    rng = _rng(seed)
+    if isinstance(centers, SupportsIndex):  # a count (int, np.int64, bool refused)
+        centers = _count("centers", centers)
+        lo, hi = (float(v) for v in center_box)
         where = [[rng.uniform(lo, hi), rng.uniform(lo, hi)] for _ in range(centers)]
     else:
-        where = [[float(c) for c in center] for center in centers]  # type: ignore[union-attr]
+        where = [[float(c) for c in center] for center in centers]
         if not where or len({len(c) for c in where}) != 1:
             raise DataError("centers must be a non-empty list of points of equal dimension")
     points: Points = []
@@ -251,15 +289,25 @@ def batches(
     """
     if len(X) != len(y):
         raise DataError(f"X has {len(X)} examples but y has {len(y)} labels")
-    if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 1):
-        raise DataError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+    if batch_size is not None:
+        try:
+            batch_size = _count("batch_size", batch_size)
+        except DataError:
+            raise DataError(
+                f"batch_size must be a positive integer or None, got {batch_size!r}"
+            ) from None
     order = list(range(len(X)))
     if shuffle:
         (rng if rng is not None else random.Random(0)).shuffle(order)
     size = len(order) if batch_size is None else batch_size
     for start in range(0, len(order), max(size, 1)):
         chosen = order[start : start + size]
-        yield [list(X[i]) for i in chosen], [y[i] for i in chosen]
+        yield [_row(X[i]) for i in chosen], [_plain(y[i]) for i in chosen]
+
+
+def _row(x: Sequence[float]) -> list[float]:
+    """One example as a fresh list (numpy numbers become Python floats)."""
+    return [_plain(v) for v in x]
 
 
 def train_test_split(
@@ -284,55 +332,142 @@ def train_test_split(
     if not 0 <= test_fraction < 1:
         raise DataError(f"test_fraction must be in [0, 1), got {test_fraction!r}")
     order = list(range(len(X)))
-    random.Random(seed).shuffle(order)
+    _rng(seed).shuffle(order)
     n_test = round(len(order) * test_fraction)
     test, train = order[:n_test], order[n_test:]
     return (
-        [list(X[i]) for i in train],
-        [y[i] for i in train],
-        [list(X[i]) for i in test],
-        [y[i] for i in test],
+        [_row(X[i]) for i in train],
+        [_plain(y[i]) for i in train],
+        [_row(X[i]) for i in test],
+        [_plain(y[i]) for i in test],
     )
 
 
-def _parse_number(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+"""A plain decimal number: digits 0-9, an optional point and exponent (no ``1_0``, no ``inf``)."""
+
+
+def parse_number(text: str) -> float | None:
+    """The finite number a CSV field or command-line value spells, or None.
+
+    Only plain decimal notation is a number: ``-1``, ``0.5``, ``.5``, ``2e-3``,
+    with spaces around it allowed. Python's ``float()`` also accepts ``1_0``
+    (as 10), non-ASCII digits, ``inf`` and ``nan``; none of those is taken here.
+
+    Args:
+        text: The field.
+
+    Returns:
+        The number, or None when the text is not a plain decimal number or is too
+        large for a float (``1e999``).
+    """
+    stripped = text.strip()
+    if not _DECIMAL.fullmatch(stripped):
         return None
+    value = float(stripped)
     return value if math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class CSVData:
+    """What :func:`read_csv` found in a file.
+
+    Attributes:
+        X: The feature rows.
+        y: The class labels: the file's integers, or for class names their
+            index in ``classes``.
+        classes: The class names in sorted order (label ``k`` is
+            ``classes[k]``), or None when the file labels classes with integers.
+        header: The column names of the header row, or None without one.
+    """
+
+    X: Points
+    y: Labels
+    classes: list[str] | None = None
+    header: list[str] | None = None
 
 
 def load_csv(
     path: str | os.PathLike[str], label_column: int = -1, header: bool | None = None
 ) -> tuple[Points, Labels]:
-    """Read a CSV file of numeric features and one integer class-label column.
+    """Read a CSV file of numeric features and one class-label column: ``(X, y)``.
+
+    The format (see :func:`read_csv` for every detail): one example per row,
+    comma-separated; the feature columns are plain decimal numbers; the label
+    column (the last by default) holds integers, or class names, which become
+    ``0..k-1`` in sorted order (``read_csv`` also returns the names). An optional
+    header row names the columns. UTF-8, with or without a byte-order mark.
 
     Args:
-        path: The file. Blank lines are skipped.
+        path: The file.
+        label_column: Index of the label column (negative counts from the end).
+        header: Whether the first row holds column names; ``None`` decides from
+            the row itself (a header when none of its fields is a number).
+
+    Returns:
+        ``(X, y)``: the feature rows and the labels.
+
+    Raises:
+        DataError: As :func:`read_csv`.
+    """
+    found = read_csv(path, label_column, header)
+    return found.X, found.y
+
+
+def read_csv(
+    path: str | os.PathLike[str], label_column: int = -1, header: bool | None = None
+) -> CSVData:
+    """Read a CSV file of numeric features and one class-label column.
+
+    Format::
+
+        x0,x1,label        <- optional header: a first row with no number in it
+        0.5,-1.2,cat
+        2e-3,3,dog
+
+    - One example per row, fields separated by commas (quoted fields allowed);
+      blank lines are skipped; every row has the same number of fields.
+    - Features are plain decimal numbers (``-1``, ``0.5``, ``2e-3``): not
+      ``1_0``, ``inf`` or ``nan``.
+    - Labels are either all integers (``0``, ``1``, ``-1``, ``7``, ``1.0``) or
+      all class names (any other text, compared exactly after stripping
+      spaces): the names, sorted, are numbered ``0..k-1`` and returned in
+      ``classes``, so ``cat, dog`` become ``0, 1``.
+    - The file is UTF-8; a byte-order mark (as spreadsheet programs write) is
+      ignored.
+
+    Args:
+        path: The file.
         label_column: Index of the label column (negative counts from the end).
         header: Whether the first row holds column names; ``None`` decides from the
             row itself (a header when none of its fields is a number).
 
     Returns:
-        ``(X, y)``: the feature rows (every column but the label) and the labels.
+        The features, labels, class names (for named labels) and header.
 
     Raises:
         DataError: The file is missing, empty, ragged (rows of different lengths),
-            holds a field that is not a finite number, or a label that is not an
-            integer; the message names the file, line and field.
+            holds a feature that is not a finite plain decimal number, a label
+            that is a fraction, an empty label, or mixes integer labels and
+            names; the message names the file, line and field.
     """
     name = os.fspath(path)
     try:
-        with open(name, newline="", encoding="utf-8") as f:
+        with open(name, newline="", encoding="utf-8-sig") as f:  # -sig: drop a BOM
             rows = [(i, row) for i, row in enumerate(csv.reader(f), start=1) if row]
     except FileNotFoundError:
         raise DataError(f"{name}: no such file") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+    except IsADirectoryError:
+        raise DataError(f"{name}: is a folder, not a CSV file") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except (OSError, csv.Error) as exc:
         raise DataError(f"{name}: cannot read CSV: {exc}") from None
+    names: list[str] | None = None
     if header is None:
-        header = bool(rows) and all(_parse_number(v) is None for v in rows[0][1])
-    if header:
+        header = bool(rows) and all(parse_number(v) is None for v in rows[0][1])
+    if header and rows:
+        names = [v.strip() for v in rows[0][1]]
         rows = rows[1:]
     if not rows:
         raise DataError(f"{name}: no data rows (the file is empty)")
@@ -343,7 +478,7 @@ def load_csv(
         raise DataError(f"{name}: label_column {label_column} is out of range for {width} columns")
     label_at = label_column % width
     X: Points = []
-    y: Labels = []
+    texts: list[tuple[int, str]] = []
     for line, row in rows:
         if len(row) != width:
             raise DataError(
@@ -351,17 +486,45 @@ def load_csv(
             )
         values: list[float] = []
         for column, text in enumerate(row):
-            value = _parse_number(text.strip())
+            if column == label_at:
+                continue
+            value = parse_number(text)
             if value is None:
                 raise DataError(
                     f"{name}, line {line}, column {column + 1}: {text!r} is not a finite number"
+                    " (features are plain decimal numbers, like -1.5 or 2e-3)"
                 )
             values.append(value)
-        label = values.pop(label_at)
-        if label != int(label):
-            raise DataError(
-                f"{name}, line {line}: label {row[label_at]!r} is not an integer class label"
-            )
         X.append(values)
-        y.append(int(label))
-    return X, y
+        texts.append((line, row[label_at].strip()))
+    y, classes = _labels(name, texts)
+    return CSVData(X, y, classes, names)
+
+
+def _labels(name: str, texts: list[tuple[int, str]]) -> tuple[Labels, list[str] | None]:
+    """Integer labels as they are, or class names numbered in sorted order."""
+    numbers = [(line, text, parse_number(text)) for line, text in texts]
+    for line, text in texts:
+        if not text:
+            raise DataError(f"{name}, line {line}: the label is empty")
+    named = [(line, text) for line, text, value in numbers if value is None]
+    if not named:
+        y: Labels = []
+        for line, text, value in numbers:
+            if value is None or value != int(value):
+                raise DataError(
+                    f"{name}, line {line}: label {text!r} is not an integer class label"
+                )
+            y.append(int(value))
+        return y, None
+    if len(named) != len(numbers):
+        line_n, text_n = next((ln, t) for ln, t, v in numbers if v is not None)
+        line_s, text_s = named[0]
+        raise DataError(
+            f"{name}: line {line_s} labels its row with the name {text_s!r} but line "
+            f"{line_n} with the number {text_n!r}; label every row with an integer, "
+            "or every row with a class name"
+        )
+    classes = sorted({text for _, text in texts})
+    index = {c: k for k, c in enumerate(classes)}
+    return [index[text] for _, text in texts], classes
