@@ -10,7 +10,7 @@ import random
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, SupportsIndex
+from typing import Any, SupportsIndex, cast
 
 __all__ = [
     "DATASETS",
@@ -47,9 +47,12 @@ def _linspace(start: float, stop: float, num: int, endpoint: bool = True) -> lis
 
 def _count(name: str, value: object, minimum: int = 1) -> int:
     """An integer argument (int, numpy integer: anything with ``__index__``, not bool)."""
-    if isinstance(value, bool) or not isinstance(value, SupportsIndex):
-        raise DataError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    n = operator.index(value)
+    try:
+        if isinstance(value, bool) or not isinstance(value, SupportsIndex):
+            raise TypeError(name)
+        n = operator.index(value)  # an array has __index__ but refuses it
+    except TypeError:
+        raise DataError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
     if n < minimum:
         raise DataError(f"{name} must be an integer >= {minimum}, got {n}")
     return n
@@ -70,8 +73,8 @@ def _rng(seed: object) -> random.Random:
 def _check_common(n_samples: object, noise: object) -> tuple[int, float]:
     n = _count("n_samples", n_samples)
     try:
-        if isinstance(noise, bool):
-            raise TypeError
+        if isinstance(noise, bool | str | bytes):
+            raise TypeError("noise")
         std = float(noise)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         std = math.nan
@@ -238,12 +241,13 @@ def make_blobs(
     """
     n_samples, noise = _check_common(n_samples, noise)
     rng = _rng(seed)
-    if isinstance(centers, SupportsIndex):  # a count (int, np.int64, bool refused)
+    if isinstance(centers, SupportsIndex) and not hasattr(centers, "__len__"):  # a count
         centers = _count("centers", centers)
         lo, hi = (float(v) for v in center_box)
         where = [[rng.uniform(lo, hi), rng.uniform(lo, hi)] for _ in range(centers)]
     else:
-        where = [[float(c) for c in center] for center in centers]
+        points_given = cast(Sequence[Sequence[float]], centers)  # not a count: coordinates
+        where = [[float(c) for c in center] for center in points_given]
         if not where or len({len(c) for c in where}) != 1:
             raise DataError("centers must be a non-empty list of points of equal dimension")
     points: Points = []

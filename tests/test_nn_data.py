@@ -197,3 +197,126 @@ def test_load_csv_rejects_bad_files_with_the_place(tmp_path: Path, text: str, ma
 def test_load_csv_of_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no such file"):
         data.load_csv(tmp_path / "nope.csv")
+
+
+def test_load_csv_accepts_a_utf8_byte_order_mark(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"\xef\xbb\xbfx0,x1,label\r\n0.5,-1,1\r\n2,3,0\r\n")
+    assert data.load_csv(path) == ([[0.5, -1.0], [2.0, 3.0]], [1, 0])
+    path.write_bytes(b"\xef\xbb\xbf0.5,-1,1\n")  # no header: the first field is still a number
+    assert data.load_csv(path) == ([[0.5, -1.0]], [1])
+
+
+@pytest.mark.parametrize("field", ["1_0", "1__0", "_1", "\u0661\u0662", "0x10", "1e5_0", "١"])
+def test_load_csv_takes_only_plain_decimal_numbers(tmp_path: Path, field: str) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text(f"0.5,1\n{field},0\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"line 2, column 1: .* is not a finite number"):
+        data.load_csv(path)
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_parse_number_reads_back_every_float_as_python_prints_it(x: float) -> None:
+    assert data.parse_number(repr(x)) == x
+    assert data.parse_number(f" {x:e} ") == float(f"{x:e}")
+
+
+@given(st.text(alphabet="0123456789._eE+-", min_size=1).filter(lambda t: "_" in t))
+def test_parse_number_refuses_every_underscore(text: str) -> None:
+    assert data.parse_number(text) is None
+
+
+@given(
+    st.lists(st.sampled_from(["setosa", "versicolor", "virginica", "B", "a b"]), min_size=1),
+    st.booleans(),
+)
+def test_class_names_are_numbered_in_sorted_order(names: list[str], with_header: bool) -> None:
+    import tempfile
+
+    text = ("f0,f1,species\n" if with_header else "") + "".join(
+        f"{i},-{i}.5,{name}\n" for i, name in enumerate(names)
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "named.csv"
+        path.write_text(text)
+        found = data.read_csv(path)
+        rows, labels = data.load_csv(path)
+    expected_classes = sorted(set(names))
+    assert found.classes == expected_classes
+    assert [found.classes[k] for k in found.y] == names
+    assert (rows, labels) == (found.X, found.y)
+    assert rows == [[float(i), -float(i) - 0.5] for i in range(len(names))]
+    assert found.header == (["f0", "f1", "species"] if with_header else None)
+
+
+def test_integer_labels_have_no_class_names(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,label\n1,2,7\n3,4,-1\n")
+    found = data.read_csv(path)
+    assert found.classes is None
+    assert found.y == [7, -1]
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("1,2,cat\n3,4,0\n", r"line 1 labels its row with the name 'cat' but line 2 with the"),
+        ("1,2,0\n3,4,1_0\n", r"name '1_0' but line 1 with the number '0'"),
+        ("1,2,cat\n3,4, \n", r"line 2: the label is empty"),
+    ],
+)
+def test_mixed_or_empty_labels_are_refused(tmp_path: Path, text: str, match: str) -> None:
+    path = tmp_path / "mixed.csv"
+    path.write_text(text)
+    with pytest.raises(DataError, match=match):
+        data.load_csv(path)
+
+
+def test_the_shipped_example_csv_has_two_named_classes() -> None:
+    path = Path(__file__).resolve().parents[1] / "examples" / "points.csv"
+    found = data.read_csv(path)
+    assert found.header is not None and len(found.header) == 3
+    assert found.classes is not None and len(found.classes) == 2
+    assert 40 <= len(found.X) <= 200
+    assert all(len(row) == 2 for row in found.X)
+    assert sorted(Counter(found.y)) == [0, 1]
+
+
+def test_numpy_numbers_are_accepted_by_the_data_helpers() -> None:
+    np = pytest.importorskip("numpy")
+    for name, make in GENERATORS:
+        X, y = make(n_samples=np.int64(21), seed=np.int64(5), noise=np.float64(0.2))
+        assert (X, y) == make(n_samples=21, seed=5, noise=0.2), name
+    assert data.make_spirals(30, n_classes=np.int64(3))[1] == data.make_spirals(30, n_classes=3)[1]
+    assert data.make_blobs(12, centers=np.int64(4)) == data.make_blobs(12, centers=4)
+    centers = np.array([[1.0, 2.0], [-3.0, 0.5]])
+    assert data.make_blobs(8, noise=0.0, centers=centers) == data.make_blobs(
+        8, noise=0.0, centers=[[1.0, 2.0], [-3.0, 0.5]]
+    )
+    X, y = data.make_moons(10, seed=1)
+    import random
+
+    got = list(data.batches(np.array(X), np.array(y), np.int64(4), rng=random.Random(0)))
+    want = list(data.batches(X, y, 4, rng=random.Random(0)))
+    assert got == want
+    assert all(type(v) is float for xb, _ in got for row in xb for v in row)
+    assert all(type(label) is int for _, yb in got for label in yb)
+    split = data.train_test_split(np.array(X), np.array(y), 0.3, seed=np.int64(2))
+    assert split == data.train_test_split(X, y, 0.3, seed=2)
+    assert all(type(label) is int for label in split[1] + split[3])
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: data.make_moons(n_samples=10.0), "n_samples must be an integer"),
+        (lambda: data.make_moons(n_samples=True), "n_samples must be an integer"),
+        (lambda: data.make_blobs(centers=True), "centers must be an integer"),
+        (lambda: data.make_moons(noise="0.1"), "noise must be a finite number"),
+        (lambda: data.make_moons(seed=[1]), "seed must be an integer"),
+        (lambda: list(data.batches([[1.0]], [0], 1.5)), "batch_size must be a positive"),
+    ],
+)
+def test_non_integer_counts_are_refused(call: Callable[[], object], match: str) -> None:
+    with pytest.raises(DataError, match=match):
+        call()
