@@ -13,6 +13,7 @@ Gradient descent, one step: forward, loss, backward, then W_new = W_old - lr * d
 from nn import data, losses, optim, schedules
 from nn.layers import MLP, Layer, Neuron
 from nn.module import ModelFileError, Module, StateDictError, load, read_meta
+from nn.network import draw_network
 from nn.optim import SGD, Adam, AdamW, Optimizer
 from nn.train import DivergenceError, History, accuracy, fit
 
@@ -31,6 +32,7 @@ __all__ = [
     "StateDictError",
     "accuracy",
     "data",
+    "draw_network",
     "fit",
     "load",
     "losses",
