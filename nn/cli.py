@@ -76,8 +76,8 @@ Outputs are written into a hidden folder inside --out and moved into place once
 all of them are ready, model.json last: a run that fails leaves --out as it was.
 A run that diverges writes loss.png (the loss up to the step where it diverged,
 marked in red) and no model.json. After a run, --out holds only that run's
-outputs: any of {", ".join(OUTPUTS)} left by an earlier
-run and not written again is removed.
+outputs: a loss.png, decision_boundary.png, graph.svg or model.json left by an
+earlier run and not written again is removed.
 
 {EXIT_STATUS}"""
 
@@ -121,14 +121,40 @@ def _suggest_choice(message: str) -> str:
     return f"{message}; did you mean {close[0]!r}?" if close else message
 
 
+def _options(parser: argparse.ArgumentParser) -> list[str]:
+    return [s for action in parser._actions for s in action.option_strings]
+
+
+def _unknown_option(argv: Sequence[str], parser: argparse.ArgumentParser) -> None:
+    """Refuse a misspelled option up front, suggesting the one meant (argparse 3.11 does not).
+
+    Done before parsing, so the mistake is reported rather than what it caused
+    (``predict --modle m.json 1 2`` would otherwise complain that m.json is not a number).
+    """
+    target = parser
+    subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for token in argv:
+        if token == "--":
+            return
+        if subparsers and target is parser and token in subparsers[0].choices:
+            target = subparsers[0].choices[token]
+            continue
+        if not token.startswith("-") or data.parse_number(token) is not None:
+            continue
+        option = token.split("=", 1)[0]
+        known = _options(target) + (_options(parser) if target is not parser else [])
+        if option in known or any(k.startswith(option) for k in known if len(option) > 2):
+            continue  # an option, or an abbreviation argparse accepts
+        target.error(_unrecognized([option], target))
+
+
 def _unrecognized(extras: Sequence[str], parser: argparse.ArgumentParser) -> str:
     """The message for arguments no option took, suggesting the option meant."""
     options = [o for o in extras if o.startswith("-") and data.parse_number(o) is None]
     if not options:
         return f"unrecognized arguments: {' '.join(extras)}"
     option = options[0].split("=", 1)[0]
-    known = [s for action in parser._actions for s in action.option_strings]
-    close = difflib.get_close_matches(option, known, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(option, _options(parser), n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]}?" if close else ""
     return f"unrecognized option {option}{hint}"
 
@@ -698,6 +724,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         found before any work is done; 130 when interrupted.
     """
     parser = build_parser()
+    _unknown_option(sys.argv[1:] if argv is None else argv, parser)
     args, extras = parser.parse_known_args(argv)
     if extras:
         target = getattr(args, "parser", parser)
