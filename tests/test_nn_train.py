@@ -564,3 +564,194 @@ def test_fit_returns_only_finite_runs(log_lr: float, loss: str) -> None:
         assert len(history) == 4
         assert all(math.isfinite(v) for v in history.loss)
         assert all(math.isfinite(p.data) and math.isfinite(p.grad) for p in model.parameters())
+
+
+# --- inputs are checked before the first step --------------------------------------------
+
+
+def _refused(
+    error: type[Exception], match: str, model: nn.Module, X: Any, y: Any, **kwargs: Any
+) -> None:
+    """fit raises ``error`` and leaves every parameter as it was."""
+    before = [p.data for p in model.parameters()]
+    with pytest.raises(error, match=match):
+        fit(model, X, y, **{"progress": False, **kwargs})
+    assert [p.data for p in model.parameters()] == before
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"steps": 2.5}, TypeError, "steps must be a positive integer, got 2.5"),
+        ({"steps": "3"}, TypeError, "steps must be a positive integer, got '3'"),
+        ({"epochs": True}, TypeError, "epochs must be a positive integer, got True"),
+        ({"epochs": 0}, ValueError, "epochs must be a positive integer, got 0"),
+        ({"steps": -3}, ValueError, "steps must be a positive integer, got -3"),
+        ({"batch_size": 2.5}, TypeError, "batch_size must be a positive integer or None"),
+        ({"batch_size": False}, TypeError, "batch_size must be a positive integer or None"),
+        ({"l2": "0.1"}, TypeError, "l2 must be a number"),
+        ({"progress": "no"}, TypeError, "progress must be True or False"),
+        ({"compiled": "yes"}, TypeError, "compiled must be True or False"),
+        ({"seed": 1.5}, TypeError, "seed must be an integer"),
+        ({"callback": 3}, TypeError, "callback must be callable"),
+        ({"optimizer": "sgd"}, TypeError, "optimizer must be an nn.optim.Optimizer"),
+        ({"schedule": 0.1}, TypeError, "schedule must be callable"),
+    ],
+)
+def test_bad_argument_types_are_refused_before_any_step(
+    kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    X, y = data.make_moons(10, seed=0)
+    _refused(error, match, MLP(2, [2, 1], rng=random.Random(0)), X, y, **kwargs)
+
+
+def test_an_optimizer_of_another_model_is_refused() -> None:
+    X, y = data.make_moons(10, seed=0)
+    other = MLP(2, [2, 1], rng=random.Random(1))
+    model = MLP(2, [2, 1], rng=random.Random(0))
+    optimizer = SGD(other.parameters(), lr=0.1)
+    _refused(ValueError, "none of the model's parameters", model, X, y, optimizer=optimizer)
+
+
+@pytest.mark.parametrize("bad", [math.nan, -0.5, "fast"])
+def test_a_schedule_that_returns_a_bad_rate_is_named(bad: Any) -> None:
+    X, y = data.make_moons(10, seed=0)
+    model = MLP(2, [2, 1], rng=random.Random(0))
+    before = [p.data for p in model.parameters()]
+    with pytest.raises((ValueError, TypeError), match=r"schedule\(0\) returned"):
+        fit(model, X, y, schedule=lambda step: bad, progress=False)
+    assert [p.data for p in model.parameters()] == before
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize(
+    ("loss", "nout"), [("hinge", 1), ("mse", 1), ("bce", 1), ("cross_entropy", 3)]
+)
+def test_numpy_arrays_train_like_lists(loss: str, nout: int, compiled: bool) -> None:
+    np = pytest.importorskip("numpy")
+    if loss == "cross_entropy":
+        X, y = data.make_blobs(24, seed=0, centers=3)
+    else:
+        X, y = data.make_moons(24, seed=0)
+    runs = []
+    for X_, y_ in ((X, y), (np.array(X), np.array(y, dtype=np.int64))):
+        model = MLP(2, [4, nout], rng=random.Random(0))
+        history = fit(
+            model, X_, y_, loss=loss, steps=4, batch_size=8, progress=False, compiled=compiled
+        )
+        runs.append((history.to_dict(), [p.data for p in model.parameters()]))
+    assert runs[1] == runs[0]
+
+
+def test_numpy_integer_labels_and_whole_float_labels_are_class_indices() -> None:
+    np = pytest.importorskip("numpy")
+    X, y = data.make_blobs(12, seed=0, centers=3)
+    reference = fit(
+        MLP(2, [3, 3], rng=random.Random(0)), X, y, loss="cross_entropy", steps=3, progress=False
+    ).loss
+    for labels in (
+        [np.int64(v) for v in y],
+        [np.uint8(v) for v in y],
+        [float(v) for v in y],
+        np.array(y, dtype=float),
+    ):
+        model = MLP(2, [3, 3], rng=random.Random(0))
+        assert (
+            fit(model, X, labels, loss="cross_entropy", steps=3, progress=False).loss == reference
+        )
+
+
+def test_a_callable_loss_gets_numpy_labels_as_a_list() -> None:
+    np = pytest.importorskip("numpy")
+    X, y = data.make_moons(10, seed=0)
+    seen: list[Any] = []
+
+    def my_loss(outputs: list[Value], targets: list[Any]) -> Value:
+        seen.extend(targets)
+        return losses.mse(outputs, [2.0 * t - 1 for t in targets])
+
+    fit(
+        MLP(2, [2, 1], rng=random.Random(0)),
+        np.array(X),
+        np.array(y),
+        loss=my_loss,
+        steps=1,
+        progress=False,
+    )
+    assert sorted(seen) == sorted(y)
+    assert all(type(t) is int for t in seen)
+
+
+@pytest.mark.parametrize(
+    ("X", "y", "error", "match"),
+    [
+        ([[0.1, 0.2]] * 4, [0, 1, 0.5, 1], ValueError, "0.5 is not a class label"),
+        (
+            [[0.1, 0.2]] * 4,
+            [0, 1, "1", 0],
+            TypeError,
+            r"y\[2\] is '1' \(str\); labels must be numbers",
+        ),
+        ([[0.1, 0.2]] * 4, [0, 1, None, 0], TypeError, r"y\[2\] is None"),
+        ([[0.1, 0.2]] * 3 + [[0.1, math.nan]], [0, 1, 1, 0], ValueError, r"X\[3\]\[1\] is nan"),
+        ([[0.1, 0.2]] * 3 + [[0.1, "2"]], [0, 1, 1, 0], TypeError, r"X\[3\]\[1\] is '2'"),
+        ([[0.1, 0.2]] * 3 + [0.5], [0, 1, 1, 0], TypeError, r"X\[3\] is 0.5 .* not a list"),
+        (
+            [[0.1, 0.2]] * 3 + [[0.1, 0.2, 0.3]],
+            [0, 1, 1, 0],
+            ValueError,
+            r"X\[3\] has 3 features but the model .* takes 2",
+        ),
+        ([[0.1, 0.2]] * 4, [0, 1, 1, math.inf], ValueError, r"y\[3\] is inf"),
+    ],
+)
+def test_bad_examples_and_labels_are_refused_before_any_step(
+    X: Any, y: Any, error: type[Exception], match: str
+) -> None:
+    _refused(error, match, MLP(2, [2, 1], rng=random.Random(0)), X, y, batch_size=2)
+
+
+def test_numpy_arrays_of_the_wrong_shape_say_how_to_fix_them() -> None:
+    np = pytest.importorskip("numpy")
+    model = MLP(1, [2, 1], rng=random.Random(0))
+    _refused(ValueError, r"X must be 2-D .* X.reshape\(-1, 1\)", model, np.zeros(4), [0, 1, 0, 1])
+    _refused(
+        ValueError,
+        r"y must be 1-D .* y.ravel\(\)",
+        model,
+        np.zeros((4, 1)),
+        np.array([[0], [1], [0], [1]]),
+    )
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize(
+    ("loss", "nouts", "labels", "match"),
+    [
+        (
+            "hinge",
+            [4, 2],
+            [0, 1],
+            r"loss 'hinge' needs a single score .* returns 2 outputs; "
+            r"use loss='cross_entropy' for 2 classes, or .* MLP\(nin, \[\.\.\., 1\]\)",
+        ),
+        ("bce", [3], [0, 1], r"loss 'binary_cross_entropy' needs a single score .* 3 outputs"),
+        ("mse", [2], [0, 1], r"loss 'mse' needs a single score .* 2 outputs"),
+        (
+            "cross_entropy",
+            [4, 1],
+            [0, 1],
+            r"'cross_entropy' needs one logit per class, but the "
+            r"model returns a single score; .* MLP\(nin, \[\.\.\., 2\]\), or use loss='hinge'",
+        ),
+        ("cross_entropy", [2], [0, 1, 2], r"labels go up to 2 but the model returns 2 outputs"),
+    ],
+)
+def test_a_model_output_size_that_does_not_fit_the_loss(
+    loss: str, nouts: list[int], labels: list[int], match: str, compiled: bool
+) -> None:
+    X = [[0.1 * i, -0.2 * i] for i in range(12)]
+    y = [labels[i % len(labels)] for i in range(12)]
+    y[-1] = labels[-1]  # with batches of 4 the largest label comes last: after two updates
+    model = MLP(2, nouts, rng=random.Random(0))
+    _refused(ValueError, match, model, X, y, loss=loss, batch_size=4, compiled=compiled)
