@@ -2,7 +2,10 @@
 
 Each one reads ``p.grad`` for every parameter and changes ``p.data``; the update
 rules and defaults are PyTorch's (``torch.optim``), written out for one float at
-a time. ``lr`` is a plain attribute, so a schedule may change it between steps.
+a time. As in PyTorch, a parameter whose ``grad`` is ``None`` is skipped (no
+update, no momentum, no weight decay), and a gradient that is a Value (after
+``backward(create_graph=True)``) steps by its number. ``lr`` may be set between
+steps (a schedule does); a value that is not a finite number >= 0 is refused.
 """
 
 from __future__ import annotations

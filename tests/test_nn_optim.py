@@ -279,6 +279,12 @@ def test_zero_grad_set_to_none() -> None:
     opt.step()  # nothing has a gradient: nothing moves
     assert [p.data for p in ps] == [1.0, 2.0]
     assert opt.steps == [0, 0]
+    (ps[0] * ps[0]).backward()  # backward fills a None gradient, as in torch
+    assert [p.grad for p in ps] == [2.0, None]
+    opt.step()
+    assert ps[0].data < 1.0
+    assert ps[1].data == 2.0
+    assert opt.steps == [1, 0]
     opt.zero_grad()
     assert [p.grad for p in ps] == [0.0, 0.0]
     with pytest.raises(TypeError, match="set_to_none must be True or False"):
