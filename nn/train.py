@@ -39,6 +39,9 @@ class History:
         accuracy: Share of the batch classified correctly, before the update
             (``nan`` when the targets are not class labels).
         lr: Learning rate used by the update.
+
+    The three lists always have one entry per step. Only the history of a
+    :class:`DivergenceError` can end with a non-finite loss (its last step).
     """
 
     loss: list[float] = field(default_factory=list)
