@@ -158,19 +158,16 @@ def draw_network(
             )
             lines.append(f"\t{more} [label={_quote(text)} tooltip={_quote(tip)}{_MORE}]\n")
         # One column per layer, kept in order by invisible edges down the column.
-        lines.append(f"\tsubgraph column{c} {{\n\t\trank=same\n")
+        lines.extend([f"\tsubgraph column{c} {{\n", "\t\trank=same\n"])
         lines.extend(f"\t\t{a} -> {b} [style=invis]\n" for a, b in itertools.pairwise(ids))
         lines.append("\t}\n")
-        if hidden and c > 0:  # dashed edges stand for the weights into the hidden units
-            lines.extend(
-                f'\t{_quote(tail.id)} -> {_quote(f"more{c}")} [style=dashed color="{ZERO}"]\n'
-                for tail in shown_columns[c - 1]
-            )
-        if hidden and not is_output:
-            lines.extend(
-                f'\t{_quote(f"more{c}")} -> {_quote(head.id)} [style=dashed color="{ZERO}"]\n'
-                for head in shown_columns[c + 1]
-            )
+        if hidden:  # dashed edges stand for the weights into and out of the hidden units
+            before = [u.id for u in shown_columns[c - 1]] if c > 0 else []
+            if c > 0 and len(columns[c - 1]) > len(before):
+                before.append(f"more{c - 1}")
+            after = [u.id for u in shown_columns[c + 1]] if not is_output else []
+            lines.extend(_dashed(tail, f"more{c}") for tail in before)
+            lines.extend(_dashed(f"more{c}", head) for head in after)
     widest = MAX_PENWIDTH if len(edges) <= DENSE else DENSE_MAX_PENWIDTH
     for tail, head, k in edges:
         lines.append(_edge_line(tail, head, k, largest, widest, show_grad, labels))
@@ -186,6 +183,7 @@ def draw_network(
             "nodesep": "0.4" if labels else "0.15",
             "fontsize": "11",
             "labelloc": "b",
+            "outputorder": "edgesfirst",  # the filled circles cover the edges behind them
             "label": _escape(_legend(model, inputs)),  # graphviz quotes it
         },
         node_attr={"fontsize": "10", "width": "0.8", "margin": "0.02"},
@@ -265,6 +263,10 @@ def _forward(columns: list[list[_Unit]], inputs: list[float | Value]) -> None:
         h = list(outs)
 
 
+def _dashed(tail: str, head: str) -> str:
+    return f'\t{_quote(tail)} -> {_quote(head)} [style=dashed color="{ZERO}"]\n'
+
+
 def _weight(head: _Unit, k: int) -> Value:
     assert head.neuron is not None
     return head.neuron.w[k]
@@ -324,8 +326,16 @@ def _text(lines: list[str]) -> str:
     return _quote("\\n".join(_escape(line) for line in lines))
 
 
+_LEGEND_INPUTS = 4  # the caption lists at most this many entries of x
+
+
 def _legend(model: object, inputs: list[float | Value] | None) -> str:
-    at = "" if inputs is None else " at x = [" + ", ".join(_number(_data(v)) for v in inputs) + "]"
+    at = ""
+    if inputs is not None:
+        shown_x = [_number(_data(v)) for v in inputs[:_LEGEND_INPUTS]]
+        if len(inputs) > _LEGEND_INPUTS:
+            shown_x.append(f"… {len(inputs) - _LEGEND_INPUTS} more")
+        at = f" at x = [{', '.join(shown_x)}]"
     return (
         f"{model!r}{at}: blue w > 0, red w < 0, thickness ∝ |w|; "
         "hover an edge or a neuron for its weight, bias and gradient"
