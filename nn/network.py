@@ -63,10 +63,12 @@ def draw_network(
     computed by running the model on `x`; the circle is blue when that output is positive,
     red when negative, white when zero, as a dead ReLU is). The output layer has a double
     border. An edge joins every input or neuron to every neuron of the next layer: blue
-    for a positive weight, red for a negative one, as thick as ``|w|`` (pen widths 0.3 to 5,
-    scaled to the largest ``|w|`` drawn). Hovering (SVG tooltips) always tells each weight
-    and each bias with its gradient at full precision (``repr``); after a backward pass a
-    small network's edges also carry ``w`` and ``grad`` as text (4 significant digits).
+    for a positive weight, red for a negative one (grey and dashed for NaN or inf), as
+    thick as ``|w|`` (pen widths from 0.3 up to 5, or up to 2.5 when more than 100 edges are
+    drawn, scaled to the largest finite ``|w|`` drawn). Hovering (SVG tooltips) always tells
+    each weight and each bias with its gradient at full precision (``repr``); after a
+    backward pass the circles also show the bias gradient ``∇b`` and a small network's
+    edges carry ``w`` and its gradient ``∇`` as text (4 significant digits).
     A layer wider than `max_neurons` shows its first neurons and a "… k more" box, so big
     networks draw quickly.
 
