@@ -13,6 +13,7 @@ tapegrad into its own virtual environment.
 from autograd import ops
 from autograd.compile import compile
 from autograd.engine import Value, detect_anomaly, enable_grad, is_grad_enabled, no_grad
+from autograd.explainer import Explanation, explain
 from autograd.functional import grad, hessian, value_and_grad
 from autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from autograd.opdef import Op, custom_op
@@ -20,6 +21,7 @@ from autograd.tape import format_tape, topological_order
 from autograd.viz import GraphvizNotFoundError, draw_dot, largest_gradient_path
 
 __all__ = [
+    "Explanation",
     "GradcheckError",
     "GraphvizNotFoundError",
     "Op",
@@ -29,6 +31,7 @@ __all__ = [
     "detect_anomaly",
     "draw_dot",
     "enable_grad",
+    "explain",
     "format_tape",
     "grad",
     "gradcheck",
