@@ -1,23 +1,36 @@
 # tapegrad: `make demo` trains the demo network, `make test` runs the whole suite.
 # Both build the project's own virtual environment first (.venv): the import
 # name `autograd` is shared with the unrelated HIPS package, so tapegrad is
-# never installed into the system Python.
+# never installed into the system Python. `make demo` installs only what the
+# demo runs (numpy, graphviz, matplotlib, tqdm); `make test` adds the dev extras
+# (torch, onnx, onnxruntime, pytest, hypothesis, ruff, mypy, pdoc, ...).
 
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
-SRC    := $(wildcard autograd nn tests benchmarks notebooks/run.py)
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+DEV_STAMP     := $(VENV)/.installed-dev
+SRC    := $(wildcard autograd nn tests benchmarks notebooks/run.py docs/build.py tapegrad_cli.py)
 
-.PHONY: setup graphviz demo test lint typecheck pytest bench notebooks clean
+.PHONY: setup setup-dev graphviz demo test lint typecheck pytest docs bench notebooks clean
 
-setup: $(STAMP) graphviz
-
-$(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+$(PY):
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+
+# Runtime only: the package itself (editable) and its four dependencies.
+$(RUNTIME_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
+	@touch $(RUNTIME_STAMP)
+
+# Everything the suite, the docs and the notebooks use (implies the runtime).
+$(DEV_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[dev]'
-	@touch $(STAMP)
+	@touch $(RUNTIME_STAMP) $(DEV_STAMP)
+
+setup: $(RUNTIME_STAMP) graphviz
+
+setup-dev: $(DEV_STAMP) graphviz
 
 # The Graphviz `dot` program renders graph pictures. Install it from Debian's
 # package when it is missing and we can (root with apt-get); otherwise say how.
@@ -34,24 +47,28 @@ graphviz:
 demo: setup
 	$(VENV)/bin/tapegrad train
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check $(SRC)
 	$(VENV)/bin/ruff format --check $(SRC)
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(VENV)/bin/mypy --strict autograd nn
 
-pytest: setup
+# The API reference from the docstrings (pdoc): a warning or a public name
+# without a docstring fails, so `make test` catches a broken docstring.
+docs: $(DEV_STAMP)
+	$(PY) docs/build.py --out docs/api
+
+pytest: setup-dev
 	$(PY) -m pytest -n 2 -q
 
-test: lint typecheck pytest
+test: lint typecheck docs pytest
 
-bench: setup
-	$(PY) -m pip install --quiet micrograd==0.1.0 torch==2.13.0
+bench: setup-dev
 	$(PY) benchmarks/run.py
 
-notebooks: setup
+notebooks: setup-dev
 	$(PY) notebooks/run.py --write
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) out docs/api .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -10,6 +10,10 @@ The import name is shared with the unrelated HIPS `autograd` package: install
 tapegrad into its own virtual environment.
 """
 
+from autograd import _clash  # first: is `nn` tapegrad's too? (README "Import names")
+
+_clash.check()
+
 from autograd import ops
 from autograd.compile import compile
 from autograd.engine import Value, detect_anomaly, enable_grad, is_grad_enabled, no_grad

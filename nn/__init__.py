@@ -10,6 +10,17 @@
 Gradient descent, one step: forward, loss, backward, then W_new = W_old - lr * dL/dW.
 """
 
+try:  # first: a foreign `autograd` is named before anything fails on it (README "Import names")
+    from autograd import _clash
+except ImportError as exc:  # HIPS autograd, say, with none of tapegrad's files in its folder
+    if exc.name != "autograd":
+        raise
+    raise ImportError(
+        f"tapegrad's `nn` needs tapegrad's `autograd`, not {exc.path}; install tapegrad "
+        "in its own virtual environment: pip install --force-reinstall tapegrad"
+    ) from None
+_clash.require("autograd")
+
 from nn import data, losses, optim, schedules
 from nn.layers import MLP, Layer, Neuron
 from nn.module import ModelFileError, Module, StateDictError, load, read_meta
