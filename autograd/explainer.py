@@ -29,7 +29,7 @@ from autograd.viz import _closest, _op_label
 __all__ = ["Explanation", "explain"]
 
 # Sizes of the drawing, in points (1/72 inch), as Graphviz measures them.
-_BOX_W, _BOX_H = 150.0, 54.0
+_BOX_W, _BOX_H = 132.0, 54.0
 _OP_D = 34.0
 
 
@@ -148,12 +148,6 @@ class Explanation:
                 f"<path class='tg-edge' data-tg-edge='{k}' d='{e['path']}' fill='none' "
                 "stroke='#999' stroke-width='1.2' marker-end='url(#tg-arrow)'/>"
             )
-        for k, e in enumerate(t["edges"]):
-            x, y = e["mid"]
-            parts.append(
-                f"<text class='tg-edge-label' data-tg-edge-label='{k}' x='{x:.1f}' "
-                f"y='{y:.1f}' text-anchor='middle'></text>"
-            )
         for n in t["nodes"]:
             x, y = n["x"], n["y"]
             name = html.escape(n["name"])
@@ -184,6 +178,12 @@ class Explanation:
                     f"<text class='tg-grad' x='{left + 8:.1f}' y='{top + 47:.1f}'>"
                     f"grad {n['grad_short']}</text></g>"
                 )
+        for k, e in enumerate(t["edges"]):  # last, so they are drawn over the boxes
+            x, y = e["mid"]
+            parts.append(
+                f"<text class='tg-edge-label' data-tg-edge-label='{k}' x='{x:.1f}' "
+                f"y='{y:.1f}'></text>"
+            )
         parts.append("</svg>")
         return "".join(parts)
 
@@ -453,9 +453,9 @@ def _dot_positions(
         for k in range(1, len(pts) - 2, 3):
             (ax, ay), (bx, by), (cx, cy) = pts[k : k + 3]
             d += f" C{ax:.1f},{ay:.1f} {bx:.1f},{by:.1f} {cx:.1f},{cy:.1f}"
-        mid = pts[len(pts) // 2]
         key = (objects[e["tail"]]["name"], objects[e["head"]]["name"])
-        drawn.setdefault(key, []).append((d, (mid[0], mid[1] - 4)))
+        label_at = (pts[0][0] + 5, pts[0][1] - 6)  # just after the edge leaves its tail
+        drawn.setdefault(key, []).append((d, label_at))
     paths = [drawn[key].pop(0) for key in edges]
     return pos, paths, x1 - x0, height
 
