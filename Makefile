@@ -12,7 +12,7 @@ RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP     := $(VENV)/.installed-dev
 SRC    := $(wildcard autograd nn tests benchmarks notebooks/run.py docs/build.py tapegrad_cli.py)
 
-.PHONY: setup setup-dev graphviz demo test lint typecheck pytest docs bench notebooks clean
+.PHONY: setup setup-dev graphviz browser demo test lint typecheck pytest docs bench notebooks clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,18 @@ graphviz:
 		echo "note: Graphviz 'dot' not found; install it with: sudo apt-get install graphviz (macOS: brew install graphviz)"; \
 	fi
 
+# The page tests drive a real browser: Debian's chromium and chromium-driver (never a
+# downloaded one). Installed when missing and we can, like Graphviz; otherwise say how.
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Chromium (Debian packages chromium, chromium-driver) for the page tests..."; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+		|| { echo "error: could not install chromium with apt-get" >&2; exit 1; }; \
+	else \
+		echo "note: the page tests need Chromium; install it with: sudo apt-get install chromium chromium-driver"; \
+	fi
+
 demo: setup
 	$(VENV)/bin/tapegrad train
 
@@ -59,7 +71,7 @@ typecheck: $(DEV_STAMP)
 docs: $(DEV_STAMP)
 	$(PY) docs/build.py --out docs/api
 
-pytest: setup-dev
+pytest: setup-dev browser
 	$(PY) -m pytest -n 2 -q
 
 test: lint typecheck docs pytest
