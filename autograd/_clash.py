@@ -103,11 +103,13 @@ def _has_marker(path: str) -> bool:
 
 
 def _owner(name: str, path: str) -> str | None:
-    """The installed distribution (name and version) that put the file ``path`` in place."""
+    """The distribution other than tapegrad (name and version) whose files include ``path``."""
     from importlib import metadata  # only on the error path: it reads the dist-infos
 
     target = os.path.realpath(path)
     for dist_name in metadata.packages_distributions().get(name, []):
+        if dist_name.lower() == "tapegrad":  # its RECORD lists the file it no longer owns
+            continue
         dist = metadata.distribution(dist_name)
         for file in dist.files or ():
             if file.name == os.path.basename(target) and (
