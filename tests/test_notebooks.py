@@ -24,6 +24,7 @@ EXPECTED = [
     "02_computation_graph.ipynb",
     "03_training_an_mlp.ipynb",
     "04_property_based_gradient_checks.ipynb",
+    "05_export_to_pytorch.ipynb",
 ]
 
 
