@@ -64,7 +64,7 @@ lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff format --check $(SRC)
 
 typecheck: $(DEV_STAMP)
-	$(VENV)/bin/mypy --strict autograd nn
+	$(VENV)/bin/mypy --strict autograd nn tapegrad_cli.py
 
 # The API reference from the docstrings (pdoc): a warning or a public name
 # without a docstring fails, so `make test` catches a broken docstring.
