@@ -98,7 +98,7 @@ class Explanation:
     def _repr_html_(self) -> str:
         # The static picture shows first; where scripts run, the frame's onload swaps in
         # the interactive page (a frame, so several explanations in a notebook stay apart).
-        height = int(self.trace["height"]) + 260
+        height = int(self.trace["height"]) + 460  # header, controls and a two-edge story
         frame = html.escape(self.html(), quote=True)
         return (
             f"<div class='tg-static'>{self._svg()}</div>"
