@@ -142,15 +142,23 @@ def largest_gradient_path(root: Value) -> list[Value]:
 
 
 _SHOWN_ARGS = 8  # a variadic op's label lists at most this many entries
+_SHOWN_CONSTANTS = 3  # a dot's label writes out at most this many constant terms
 
 
 def _op_label(v: Value) -> str:
-    """The op node's text: the op, with its constant operands where they go.
+    """The op node's text: what the op computes, with its constant operands where they go.
 
     Operands that are Values arrive as edges; constants have no node of their
     own, so they are written into the label: ``** 2``, ``1 -``,
-    ``leaky_relu(·, 0.1)``, ``dot(·, ·, ·, 0.5, -1.2, 1)``.
+    ``leaky_relu(·, 0.1)``. The n-ary ops say what they add up, as a learner
+    reads them: a neuron's ``Σ w·x (16 terms) + b`` (``b`` a Value times the
+    constant 1), ``Σ (5 terms)`` for a sum, ``logsumexp (3 terms)``.
     """
+    args = v._args if v._args is not None else v._prev
+    if v._op == "dot":
+        return _dot_label(args)
+    if v._op in ("sum", "logsumexp"):
+        return _nary_label(v._op, args)
     if v._args is None:  # every operand is a Value
         return v._op
     parts = ["·" if isinstance(a, Value) else f"{a:.4g}" for a in v._args]
@@ -163,6 +171,65 @@ def _op_label(v: Value) -> str:
     if len(runs) > _SHOWN_ARGS:
         runs = [*runs[: _SHOWN_ARGS - 1], f"… {len(runs) - _SHOWN_ARGS + 1} more"]
     return f"{v._op}({', '.join(runs)})"
+
+
+def _terms(n: int) -> str:
+    return f"{n} term{'s' * (n != 1)}"
+
+
+def _dot_label(args: Sequence[Any]) -> str:
+    """``w0 x0 + ... + wn xn`` in words: Value pairs counted, constant factors written out.
+
+    A last pair of a Value and the constant 1 is a neuron's bias, ``+ b``:
+    a Neuron records ``w . x + b`` as ``dot([*w, b], [*x, 1])``.
+    """
+    n = len(args) // 2
+    pairs = list(zip(args[:n], args[n:]))
+    last = pairs[-1] if pairs else (0.0, 0.0)
+    bias = any(isinstance(a, Value) for a in last) and any(
+        not isinstance(a, Value) and a == 1 for a in last
+    )
+    if bias:
+        pairs.pop()
+    both = sum(1 for w, x in pairs if isinstance(w, Value) and isinstance(x, Value))
+    scaled = [  # the constant c of each Value times a constant
+        x if isinstance(w, Value) else w
+        for w, x in pairs
+        if isinstance(w, Value) != isinstance(x, Value)
+    ]
+    fixed = sum(
+        float(w) * float(x)
+        for w, x in pairs
+        if not isinstance(w, Value) and not isinstance(x, Value)
+    )
+    parts = [f"Σ w·x ({_terms(both)})"] if both else []
+    if len(scaled) > _SHOWN_CONSTANTS:
+        parts.append(f"Σ c·x ({_terms(len(scaled))})")
+    else:
+        parts.extend(f"{c:.4g}·x" for c in scaled)
+    if bias:
+        parts.append("b")
+    if fixed or not parts:
+        parts.append(f"{fixed:.4g}")
+    return _plus(parts)
+
+
+def _plus(parts: list[str]) -> str:
+    """Terms joined by + (a term with a leading minus joined by - instead: ``x - 0.5``)."""
+    text = parts[0]
+    for part in parts[1:]:
+        text += f" - {part[1:]}" if part.startswith("-") else f" + {part}"
+    return text
+
+
+def _nary_label(op: str, args: Sequence[Any]) -> str:
+    """``Σ (5 terms)``, ``logsumexp (3 terms)``; constant operands of a sum added as one number."""
+    values = sum(1 for a in args if isinstance(a, Value))
+    constants = [float(a) for a in args if not isinstance(a, Value)]
+    if op == "sum":
+        label = f"Σ ({_terms(values)})"
+        return _plus([label, f"{sum(constants):.4g}"]) if any(constants) else label
+    return f"{op} ({_terms(len(args))})"
 
 
 def _grad(v: Value) -> float:

@@ -228,8 +228,8 @@ def test_a_layer_of_neurons_with_n_ary_and_custom_ops_draws() -> None:
     nodes, edges = parse(draw_dot(outs))
     assert (len(nodes), len(edges)) == expected_counts(outs) == (18, 18)
     ops_drawn = sorted(attrs.split('"')[1] for attrs in nodes.values() if "ellipse" in attrs)
-    assert ops_drawn == ["dot", "dot", "relu", "relu", "softsign", "softsign"]
-    assert 'label="sum"' in draw_dot(loss).source
+    assert sorted(ops_drawn) == sorted(["Σ w·x (2 terms)"] * 2 + ["relu"] * 2 + ["softsign"] * 2)
+    assert 'label="Σ (2 terms)"' in draw_dot(loss).source
 
 
 def test_record_fields_lie_across_in_every_direction() -> None:
@@ -402,9 +402,41 @@ def test_constant_operands_are_written_where_they_go_in_the_op_label() -> None:
         1.0 - x: "1 -",
         x / 4.0: "/ 4",
         ops.leaky_relu(x, 0.1): "leaky_relu(·, 0.1)",
-        ops.dot([x, x, x], [0.5, -1.25, 1.0]): "dot(·, ·, ·, 0.5, -1.25, 1)",
-        ops.dot([x] * 20, [1.0] * 20): "dot(·×20, 1, 1, 1, 1, 1, 1, … 14 more)",
         x * x: "*",  # only Values: the plain op
     }
     for out, label in cases.items():
         assert f'[label="{label}" shape=ellipse' in draw_dot(out).source, label
+
+
+def op_label_of(out: Value) -> str:
+    """The text of the op node that produced `out`, read from draw_dot's source."""
+    nodes, _ = parse(draw_dot(out, max_nodes=None))
+    (label,) = [a.split('"')[1] for a in nodes.values() if "ellipse" in a]
+    return label
+
+
+@given(n=st.integers(1, 40), data=st.lists(st.floats(-3, 3), min_size=81, max_size=81))
+def test_n_ary_ops_say_what_they_add_up(n: int, data: list[float]) -> None:
+    xs = [Value(v, label=f"x{i}") for i, v in enumerate(data[:n])]
+    ws = [Value(v, label=f"w{i}") for i, v in enumerate(data[n : 2 * n])]
+    b = Value(data[80], label="b")
+    terms = f"{n} term{'s' if n > 1 else ''}"
+    # a neuron: w . x + b is recorded as dot([*w, b], [*x, 1])
+    assert op_label_of(ops.dot([*ws, b], [*xs, 1.0])) == f"Σ w·x ({terms}) + b"
+    assert op_label_of(ops.dot(ws, xs)) == f"Σ w·x ({terms})"
+    assert op_label_of(ops.sum(xs)) == f"Σ ({terms})"
+    assert op_label_of(ops.logsumexp(xs)) == f"logsumexp ({terms})"
+    assert "·×" not in op_label_of(ops.dot([*ws, b], [*[v.data for v in xs], 1.0]))
+
+
+def test_dot_and_sum_labels_write_few_constants_out_and_count_many() -> None:
+    x = Value(3.0, label="x")
+    cases = {
+        ops.dot([x, x, x], [0.5, -1.25, 1.0]): "0.5·x - 1.25·x + b",
+        ops.dot([x] * 20, [2.0] * 20): "Σ c·x (20 terms)",
+        ops.dot([0.5] * 16 + [-0.25], [x] * 16 + [1.0]): "Σ c·x (16 terms) - 0.25",
+        ops.dot([x, 2.0], [x, 3.0]): "Σ w·x (1 term) + 6",
+        ops.sum([x, x, 2.0]): "Σ (2 terms) + 2",
+    }
+    for out, label in cases.items():
+        assert op_label_of(out) == label, label
