@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import difflib
 import inspect
 import math
@@ -35,7 +36,14 @@ __all__ = ["EXIT_STATUS", "OUTPUTS", "build_parser", "main"]
 DEFAULT_LR = {"sgd": 1.0, "adam": 0.05, "adamw": 0.05}
 """Learning rate when ``--lr`` is not given (SGD's is micrograd's demo's)."""
 
-OUTPUTS = ("loss.png", "decision_boundary.png", "graph.svg", "model.json")
+OUTPUTS = (
+    "loss.png",
+    "decision_boundary.png",
+    "graph.svg",
+    "network.svg",
+    "explain.html",
+    "model.json",
+)
 """The files ``tapegrad train`` writes into ``--out`` (model.json last)."""
 
 EXIT_STATUS = """\
@@ -49,12 +57,15 @@ every error is one line on stderr, starting with "tapegrad: error:"."""
 """What ``main`` returns, as the ``--help`` texts say it."""
 
 _TRAIN_DESCRIPTION = """\
-Train an MLP and write loss.png, decision_boundary.png, graph.svg and model.json
-into --out. The defaults reproduce micrograd's demo: MLP(2, [16, 16, 1]) on 100
-moons, hinge loss + 1e-4 * sum(W^2), 100 full-batch steps of SGD whose learning
-rate decays linearly from 1 at step 0 to 0.109 at step 99 (micrograd's
-lr = 1.0 - 0.9*k/100). The summary prints the first and last rate the schedule
-actually used."""
+Train an MLP and write loss.png, decision_boundary.png, graph.svg, network.svg,
+explain.html and model.json into --out. The defaults reproduce micrograd's demo:
+MLP(2, [16, 16, 1]) on 100 moons, hinge loss + 1e-4 * sum(W^2), 100 full-batch
+steps of SGD whose learning rate decays linearly from 1 at step 0 to 0.109 at
+step 99 (micrograd's lr = 1.0 - 0.9*k/100). The summary prints the first and last rate the schedule
+actually used. The pictures show the training example with the largest loss
+under the trained model: graph.svg its computation graph from the inputs to the
+loss (weights as constants), network.svg the network with that example's
+gradients, explain.html its forward and backward pass, node by node."""
 
 _TRAIN_EPILOG = f"""\
 CSV files (--csv): one example per row, the feature columns first and the class
@@ -76,8 +87,8 @@ Outputs are written into a hidden folder inside --out and moved into place once
 all of them are ready, model.json last: a run that fails leaves --out as it was.
 A run that diverges writes loss.png (the loss up to the step where it diverged,
 marked in red) and no model.json. After a run, --out holds only that run's
-outputs: a loss.png, decision_boundary.png, graph.svg or model.json left by an
-earlier run and not written again is removed.
+outputs: a loss.png, decision_boundary.png, graph.svg, network.svg, explain.html or
+model.json left by an earlier run and not written again is removed.
 
 {EXIT_STATUS}"""
 
@@ -470,43 +481,125 @@ def _loss_png(history: History, *, diverged_at: int | None = None) -> bytes:
     return _png(plot_history(history, diverged_at=diverged_at))
 
 
-_GRAPHVIZ_MISSING = (
-    "graph.svg skipped: drawing it needs Graphviz's dot program, which is not installed "
-    "(sudo apt-get install graphviz, brew install graphviz or conda install graphviz)"
-)
+def _graphviz_missing(name: str) -> str:
+    return (
+        f"{name} skipped: drawing it needs Graphviz's dot program, which is not installed "
+        "(sudo apt-get install graphviz, brew install graphviz or conda install graphviz)"
+    )
 
 
-def _draw_graph(model: Module, x: Sequence[float], label: int, loss: str) -> tuple[str, str]:
-    """One example's forward pass and its gradients as SVG, or ``("", why it was skipped)``."""
-    from autograd import draw_dot
-    from autograd.viz import GraphvizNotFoundError, largest_gradient_path
+GRAPH_MAX_NODES = 120
+"""graph.svg draws at most this many Values (the rest in a "… more" box): readable size."""
 
-    inputs = [Value(v, label=f"x{i}") for i, v in enumerate(x)]
-    out = model(inputs)
+GRAPH_SIZE = "40,40"
+"""The largest graph.svg, in inches (2880 x 2880 pt): under 3000 pt either way."""
+
+EXPLAIN_MAX_NODES = 120
+"""explain.html shows at most this many Values of the example's graph."""
+
+
+def _example_loss(out: Value | list[Value], label: int, loss: str) -> Value:
+    """One example's loss, as training computes it (without the L2 penalty)."""
     if isinstance(out, list):
-        example_loss = losses.cross_entropy(out, label)
-    elif loss in ("bce", "binary_cross_entropy"):
-        example_loss = losses.binary_cross_entropy(out, float(label > 0))
-    elif loss == "mse":
-        example_loss = losses.mse(out, 1.0 if label > 0 else -1.0)
-    else:
-        example_loss = losses.hinge(out, 1.0 if label > 0 else -1.0)
-    example_loss.label = "loss"
-    model.zero_grad()
-    example_loss.backward()
+        return losses.cross_entropy(out, label)
+    if loss in ("bce", "binary_cross_entropy"):
+        return losses.binary_cross_entropy(out, float(label > 0))
+    if loss == "mse":
+        return losses.mse(out, 1.0 if label > 0 else -1.0)
+    return losses.hinge(out, 1.0 if label > 0 else -1.0)
+
+
+def _hardest_example(model: MLP, X: Any, y: list[int], loss: str) -> tuple[int, float]:
+    """The index and loss of the example with the largest loss under `model` (ties: the first)."""
+    with no_grad():
+        scores = [_example_loss(model(list(x)), label, loss).data for x, label in zip(X, y)]
+    k = max(range(len(scores)), key=lambda i: (scores[i], -i))
+    return k, scores[k]
+
+
+def _render(graph: Any, name: str) -> tuple[str, str]:
+    """A Digraph as SVG text, or ``("", why it was skipped)``."""
+    from autograd.viz import GraphvizNotFoundError
+
     try:
-        graph = draw_dot(example_loss, highlight=largest_gradient_path(example_loss))
         return graph.pipe(format="svg").decode("utf-8"), ""
     except GraphvizNotFoundError:
-        return "", _GRAPHVIZ_MISSING
-    except ImportError:
-        return "", "graph.svg skipped: the graphviz package is missing (pip install graphviz)"
+        return "", _graphviz_missing(name)
     except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
         text = str(exc).strip()
         reason = text.splitlines()[0] if text else type(exc).__name__
-        return "", f"graph.svg skipped: Graphviz failed ({reason})"
+        return "", f"{name} skipped: Graphviz failed ({reason})"
+
+
+def _frozen_forward(model: MLP, x: Sequence[float], label: int, loss: str) -> Value:
+    """The example's loss with the weights as plain numbers: inputs, neurons and loss only.
+
+    The weights become constants written into each neuron's dot node, so the
+    graph is one column of Values per layer and fits on a page with the inputs
+    in view. The data and the gradients of the Values drawn are the same floats
+    as in the full graph (a Value's gradient depends only on what follows it).
+    """
+    frozen = copy.deepcopy(model)
+    for neuron in (n for layer in frozen.layers for n in layer.neurons):
+        # Floats where a Neuron is typed to hold Values, on purpose (the copy is thrown away).
+        setattr(neuron, "w", [w.data for w in neuron.w])  # noqa: B010
+        setattr(neuron, "b", neuron.b.data)  # noqa: B010
+    h: list[Value] = [Value(v, label=f"x{i}") for i, v in enumerate(x)]
+    for i, layer in enumerate(frozen.layers):
+        h = layer.outputs(h)
+        last = i == len(frozen.layers) - 1
+        for j, v in enumerate(h):
+            v.label = ("out" if len(h) == 1 else f"out{j}") if last else f"h{i + 1}.{j}"
+            if v._op != "dot":  # the activation's operand: the weighted sum z = w . x + b
+                v._prev[0].label = f"z{i + 1}.{j}"
+    example_loss = _example_loss(h[0] if len(h) == 1 else h, label, loss)
+    example_loss.label = "loss"
+    return example_loss
+
+
+def _draw_graph(model: MLP, x: Sequence[float], label: int, loss: str) -> tuple[str, str]:
+    """graph.svg: one example's forward pass and its gradients, or ``("", why it was skipped)``."""
+    try:
+        from autograd import draw_dot
+        from autograd.viz import largest_gradient_path
+
+        example_loss = _frozen_forward(model, x, label, loss)
+        example_loss.backward()
+        graph = draw_dot(
+            example_loss,
+            max_nodes=GRAPH_MAX_NODES,
+            highlight=largest_gradient_path(example_loss),
+        )
+        # Tighter columns, and Graphviz scales a drawing larger than GRAPH_SIZE down to it.
+        graph.graph_attr.update(ranksep="0.25", nodesep="0.12", size=GRAPH_SIZE)
+    except ImportError:
+        return "", "graph.svg skipped: the graphviz package is missing (pip install graphviz)"
+    return _render(graph, "graph.svg")
+
+
+def _draw_network(model: MLP, x: Sequence[float], label: int, loss: str) -> tuple[str, str]:
+    """network.svg: the trained network with the example's gradients, or ``("", why not)``."""
+    try:
+        from nn.network import draw_network
+
+        model.zero_grad()
+        _example_loss(model(list(x)), label, loss).backward()
+        graph = draw_network(model, list(x))
+    except ImportError:
+        return "", "network.svg skipped: the graphviz package is missing (pip install graphviz)"
     finally:
         model.zero_grad()
+    return _render(graph, "network.svg")
+
+
+def _explain_page(model: MLP, x: Sequence[float], label: int, loss: str) -> str:
+    """explain.html: the example's forward and backward pass, to step through in a browser."""
+    from autograd import explain
+
+    inputs = [Value(v, label=f"x{i}") for i, v in enumerate(x)]
+    example_loss = _example_loss(model(inputs), label, loss)
+    example_loss.label = "loss"
+    return explain(example_loss, max_nodes=EXPLAIN_MAX_NODES).html()
 
 
 def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -628,11 +721,19 @@ def _write_outputs(
                     outputs.write("decision_boundary.png", _png(boundary))
                 else:
                     notes.append("decision_boundary.png skipped: the data is not 2-D")
-                svg, note = _draw_graph(model, X[0], y[0], args.loss)
-                if svg:
-                    outputs.write("graph.svg", svg)
-                else:
-                    notes.append(note)
+                k, largest = _hardest_example(model, X, y, args.loss)
+                x = [float(v) for v in X[k]]
+                for name, draw in (("graph.svg", _draw_graph), ("network.svg", _draw_network)):
+                    svg, note = draw(model, x, y[k], args.loss)
+                    if svg:
+                        outputs.write(name, svg)
+                    else:
+                        notes.append(note)
+                outputs.write("explain.html", _explain_page(model, x, y[k], args.loss))
+                notes.append(
+                    f"graph.svg, network.svg and explain.html show example {k} "
+                    f"(loss {largest:.4g}, the largest under the trained model)"
+                )
             outputs.save_model(model, meta)  # last: its presence says the run succeeded
             written, removed = outputs.publish()
     except _RunError as exc:

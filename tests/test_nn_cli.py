@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import errno
+import html
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,7 +18,7 @@ import pytest
 
 import nn
 from autograd import no_grad
-from nn.cli import main
+from nn.cli import OUTPUTS, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -152,6 +154,10 @@ def test_without_graphviz_the_graph_is_skipped_with_one_line(tmp_path: Path) -> 
     assert "graph.source" not in result.stdout  # a Python attribute means nothing on a terminal
     assert result.stderr == ""
     assert not (tmp_path / "out" / "graph.svg").exists()
+    network = [line for line in result.stdout.splitlines() if "network.svg skipped" in line]
+    assert len(network) == 1 and "apt-get install graphviz" in network[0]
+    assert not (tmp_path / "out" / "network.svg").exists()
+    assert "data-tg-node" in (tmp_path / "out" / "explain.html").read_text()  # no dot needed
     assert (tmp_path / "out" / "model.json").exists()
 
 
@@ -261,7 +267,7 @@ def test_the_console_script_trains_micrograds_demo_by_default(tmp_path: Path) ->
     assert "moons (noise 0.1, seed 1337): 100 examples" in out
     assert "hinge + 0.0001 * sum(W^2)" in out and "100 steps, full batch" in out
     assert "training accuracy 100.0%" in out  # micrograd's demo result
-    for name in ("model.json", "loss.png", "decision_boundary.png", "graph.svg"):
+    for name in OUTPUTS:
         assert (tmp_path / name).stat().st_size > 0
 
 
@@ -560,3 +566,67 @@ def test_the_summary_prints_the_learning_rates_the_schedule_used(
     out = capsys.readouterr().out
     assert f"lr 1 at step 0 -> {last:g} at step 99 (linear schedule)" in out
     assert f"the learning rate went from 1 (step 0) to {last:g} (step 99)" in out
+
+
+# --- the pictures: the example with the largest loss, at a readable size ---
+
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="needs Graphviz's dot")
+
+
+def svg_size(path: Path) -> tuple[float, float]:
+    """The width and height, in pt, that an SVG written by Graphviz declares."""
+    found = re.search(r'<svg width="([\d.]+)pt" height="([\d.]+)pt"', path.read_text())
+    assert found is not None, f"no width/height in {path}"
+    return float(found[1]), float(found[2])
+
+
+def record_fields(svg: str, name: str) -> list[str]:
+    """The texts of the record node `name` in graph.svg (name, data ..., grad ...)."""
+    node = re.search(rf"<title>{re.escape(name)}</title>(.*?)</g>", svg, re.S)
+    assert node is not None, f"no node {name} in graph.svg"
+    return [html.unescape(t) for t in re.findall(r"<text[^>]*>([^<]*)</text>", node[1])]
+
+
+@needs_dot
+@pytest.mark.parametrize("loss", ["hinge", "bce"])
+def test_train_draws_the_example_with_the_largest_loss(tmp_path: Path, loss: str) -> None:
+    out = tmp_path / "run"
+    args = ["--steps", "8", "--hidden", "8,8", "--samples", "40", "--seed", "3", "--loss", loss]
+    result = run("train", *args, "--no-progress", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    wrote = next(line for line in result.stdout.splitlines() if line.startswith("wrote "))
+    for name in ("graph.svg", "network.svg", "explain.html"):
+        assert str(out / name) in wrote
+
+    # recompute every example's loss under the saved model, without the CLI's code
+    model = nn.load(out / "model.json")
+    X, y = nn.data.make_moons(n_samples=40, seed=3)
+    with no_grad():
+        outputs = [model(list(x)) for x in X]
+    if loss == "hinge":
+        scores = [max(0.0, 1.0 - (1.0 if c else -1.0) * o.data) for o, c in zip(outputs, y)]
+    else:
+        scores = [math.log1p(math.exp(-o.data if c else o.data)) for o, c in zip(outputs, y)]
+    largest = max(scores)
+    assert largest > 0
+    k = scores.index(largest)  # ties: the first
+    assert f"show example {k} " in result.stdout
+
+    svg = (out / "graph.svg").read_text()
+    name, data, grad = record_fields(svg, "loss")
+    assert name == "loss" and float(data.split()[1]) == pytest.approx(largest, rel=1e-3)
+    assert grad == "grad 1"
+    for x in ("x0", "x1"):  # the inputs are in view, not in the "… more" box
+        assert record_fields(svg, x)[1] == f"data {X[k][int(x[1])]:.4g}"
+    grads = [float(html.unescape(g)) for g in re.findall(r">grad ([^<]*)<", svg)]
+    assert sum(g != 0 for g in grads) > len(grads) // 4  # X[0] had 1 of 300 non-zero
+
+    for picture in ("graph.svg", "network.svg"):
+        width, height = svg_size(out / picture)
+        assert width < 3000 and height < 3000, (picture, width, height)
+
+    page = (out / "explain.html").read_text()
+    assert "data-tg-node" in page
+    # self-contained: nothing fetched (the SVG namespace URI is a name, not a request)
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
+    assert not re.search(r"""url\(\s*["']?\s*(https?:)?//|@import""", page, re.I)
