@@ -909,11 +909,15 @@ class Program:
         """
         if len(inputs) != len(self.inputs):
             raise self._arity_error(inputs)
-        if self._epoch != engine.graph_grads_epoch:
-            self._float_grads()
-        if self._single:
-            return self._backward(*inputs, gradient)
-        return self._backward(*inputs, *self._seeds(gradient))
+        with engine.backward_lock:  # one pass at a time, as eager backward passes run
+            if self._epoch != engine.graph_grads_epoch:
+                self._float_grads()
+            for p in self._params:
+                if p.grad is None:  # PyTorch's "no gradient yet" counts as 0, as in eager
+                    p.grad = 0.0
+            if self._single:
+                return self._backward(*inputs, gradient)
+            return self._backward(*inputs, *self._seeds(gradient))
 
     def _float_grads(self) -> None:
         """Gradients left as Values by `backward(create_graph=True)` become their floats.

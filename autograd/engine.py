@@ -11,6 +11,7 @@ import decimal
 import math
 import numbers
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -191,10 +192,16 @@ class Value:
     def _backward(self, fn: Callable[[], None]) -> None:
         if not callable(fn):
             raise TypeError(f"_backward must be a function, got {type(fn).__name__}")
+        if not self._prev:  # a leaf has no operands to pass a gradient to (micrograd's no-op)
+            return
         self._fn = ManualRule(fn, self._op)
+
+    def __float__(self) -> float:
+        return self.data
 
     def __copy__(self) -> Value:
         """A new node with the same data, grad, label, op and operands."""
+        _refuse_copy(self)
         new = _new(type(self))
         new.__setstate__(self.__getstate__())
         return new
@@ -215,43 +222,45 @@ class Value:
     def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
         """Pickle iteratively: the first Value pickled lists its graph, leaves first.
 
-        Each node is then pickled after its operands, which the pickler already
-        holds, so no node's state nests the next one (a chain of any depth
-        pickles) and Values shared with the rest of the pickle stay shared.
+        Each node is then pickled after its operands and its gradient's graph,
+        which the pickler already holds, so no node's state nests the next one
+        (a chain of any depth pickles) and Values shared with the rest of the
+        pickle stay shared.
         """
         state = self.__getstate__()
-        scheduled = _pickling.__dict__.setdefault("ids", set())
+        scheduled: dict[int, Any] = _pickling.__dict__.setdefault("ids", {})
         below = []
-        if id(self) not in scheduled:
-            below = [n for n in topological_order(self) if id(n) not in scheduled]
+        if not _is_scheduled(scheduled, self):
+            below = [n for n in _reachable(self) if not _is_scheduled(scheduled, n)]
         for n in below or (self,):  # refuse before anything is listed
-            if isinstance(n._fn, ManualRule) and n._fn.fn is not None:
-                raise pickle_error(
-                    f"cannot pickle a Value whose _backward was assigned (op {n._op!r}): "
-                    "its function refers to the nodes; define the op with @custom_op"
-                )
-        if below:
+            _refuse_copy(n, "pickle")
+        if below and below[-1] is self:
             below.pop()  # this node itself
-            if below:
-                ids = [id(n) for n in below]
-                scheduled.update(ids)
-                return (_new, (type(self),), (below, state, _Unschedule(ids)))
+        if below:
+            ids = [id(n) for n in below]
+            for n in below:
+                scheduled[id(n)] = weakref.ref(n)
+            return (_new, (type(self),), (below, state, _Unschedule(ids)))
         return (_new, (type(self),), state)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Value:
-        """Copy the whole graph below this Value, iteratively (any depth), ops by reference."""
+        """Copy the whole graph below this Value, iteratively (any depth), ops by reference.
+
+        Gradients that are Values (after `backward(create_graph=True)`) are
+        copied with their graphs, sharing nodes as the originals do.
+        """
         import copy
 
-        for node in topological_order(self):
-            if id(node) in memo:
-                continue
-            if isinstance(node._fn, ManualRule) and node._fn.fn is not None:
-                raise TypeError(
-                    f"cannot copy a Value whose _backward was assigned (op {node._op!r}): its "
-                    "function refers to the original nodes; define the op with @custom_op"
-                )
-            new = _new(type(node))
-            memo[id(node)] = new
+        nodes = _reachable(self)
+        for node in nodes:
+            _refuse_copy(node, "copy")
+        made = []
+        for node in nodes:  # first every node, then their fields: cycles through .grad are fine
+            if id(node) not in memo:
+                memo[id(node)] = _new(type(node))
+                made.append(node)
+        for node in made:
+            new = memo[id(node)]
             new.data = node.data
             new.label = node.label
             new._op = node._op
@@ -263,11 +272,12 @@ class Value:
                 if args is None
                 else tuple([memo[id(a)] if isinstance(a, Value) else a for a in args])
             )
-            new.grad = copy.deepcopy(node.grad, memo)
+            g = node.grad
+            new.grad = memo[id(g)] if isinstance(g, Value) else g
             state = getattr(node, "__dict__", None)  # a subclass's own attributes
             if state:
                 new.__dict__.update(copy.deepcopy(state, memo))
-        memo.setdefault(id(memo), []).append(self)  # keep the original alive, as copy does
+        memo.setdefault(id(memo), []).append(nodes)  # keep the originals alive, as copy does
         result: Value = memo[id(self)]
         return result
 
@@ -446,13 +456,17 @@ def _backprop(
                 token = _mode.set(_mode.get() & ~_NO_GRAD)
                 try:
                     _pass_graph(order, check)
+                    for n in order:
+                        if type(n.grad) is float:
+                            n.grad = Value(n.grad)
+                    if wrt is None:  # recorded too, even inside no_grad()
+                        totals = _accumulated(kept, True)
                 finally:
                     _mode.reset(token)
-                for n in order:
-                    if type(n.grad) is float:
-                        n.grad = Value(n.grad)
             else:
                 _pass_float(order, check)
+                if wrt is None:
+                    totals = _accumulated(kept, False)
         except BaseException:
             _restore(order, kept)
             raise
@@ -460,14 +474,21 @@ def _backprop(
             result = [n.grad for n in wrt]
             _restore(order, kept)
             return result
-        for n, g in kept:
-            new = n.grad
-            if g is None:
-                continue
-            if not create_graph:  # plain accumulation: never grow a graph here
-                g = g.data if isinstance(g, Value) else g
-            n.grad = g + new
+        for n, total in totals:  # every sum is computed before any is stored
+            n.grad = total
     return None
+
+
+def _accumulated(kept: list[tuple[Value, Any]], graph: bool) -> list[tuple[Value, Any]]:
+    """What each node held before the pass plus what the pass brought (None counts as 0)."""
+    totals = []
+    for n, g in kept:
+        if g is None:
+            continue
+        if not graph:  # plain accumulation: never grow a graph here
+            g = g.data if isinstance(g, Value) else g
+        totals.append((n, g + n.grad))
+    return totals
 
 
 def _restore(order: list[Value], kept: list[tuple[Value, Any]]) -> None:
@@ -673,8 +694,51 @@ class _Unschedule:
         self.ids = ids
 
     def __reduce__(self) -> tuple[Any, ...]:
-        _pickling.__dict__.setdefault("ids", set()).difference_update(self.ids)
+        scheduled = _pickling.__dict__.setdefault("ids", {})
+        for i in self.ids:
+            scheduled.pop(i, None)
         return (tuple, ())
+
+
+def _reachable(root: Value) -> list[Value]:
+    """Every Value below `root` through operands and through `.grad` Values, children first.
+
+    Iterative depth-first search; a cycle (a gradient whose graph uses the node
+    it belongs to) is cut where it closes.
+    """
+    order: list[Value] = []
+    seen = {id(root)}
+    stack = [(root, iter(_links(root)))]
+    while stack:
+        node, children = stack[-1]
+        for child in children:
+            if id(child) not in seen:
+                seen.add(id(child))
+                stack.append((child, iter(_links(child))))
+                break
+        else:
+            stack.pop()
+            order.append(node)
+    return order
+
+
+def _links(node: Value) -> tuple[Value, ...]:
+    g = node.grad
+    return (*node._prev, g) if isinstance(g, Value) else node._prev
+
+
+def _is_scheduled(scheduled: dict[int, Any], node: Value) -> bool:
+    """Listed by a pickle in progress (an id whose node has since died does not count)."""
+    ref = scheduled.get(id(node))
+    return ref is not None and ref() is node
+
+
+def _refuse_copy(node: Value, what: str = "copy") -> None:
+    if isinstance(node._fn, ManualRule) and node._fn.fn is not None:
+        raise (pickle_error if what == "pickle" else TypeError)(
+            f"cannot {what} a Value whose _backward was assigned (op {node._op!r}): its "
+            "function refers to the original nodes; define the op with @custom_op"
+        )
 
 
 def pickle_error(message: str) -> Exception:

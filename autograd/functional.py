@@ -94,11 +94,13 @@ def _prepare(args: tuple[Any, ...], nums: tuple[int, ...]) -> tuple[list[Any], l
     Each differentiated argument becomes a fresh Value: a new leaf for a number,
     a new node on top of it for a Value (so an inner `grad` differentiates with
     respect to its own argument, never the outer variable it was given). An
-    argument named twice in `argnums` is one Value, reported twice. Other
-    plain-number arguments become constant Values, so `f` may call Value
-    methods on any of its arguments.
+    argument named twice in `argnums` is one Value, reported twice. Other float
+    arguments become constant Values (f may call their methods); ints, bools
+    and everything else reach `f` unchanged.
     """
-    inputs = [Value(a) if isinstance(a, (int, float)) else a for a in args]
+    # Floats become constant Values, so f may call Value methods on them; ints and bools
+    # (indices, flags) stay as they are, so `if flag:` and `k == 0` mean what they say.
+    inputs = [Value(a) if isinstance(a, float) else a for a in args]
     for i in dict.fromkeys(nums):
         a = args[i]
         inputs[i] = _fresh(a) if isinstance(a, Value) else Value(as_float(a, f"argument {i}"))

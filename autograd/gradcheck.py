@@ -216,7 +216,8 @@ def first_order(
     passed_at_one = False
     for seed in seeds:
         _, analytic = value_and_grad(_seeded(f, seed), argnums)(*xs)
-        _compare(f"{prefix}gradient", xs, seed, list(analytic), numeric, atol, rtol, passed_at_one)
+        analytic = [_scalar(a) for a in analytic]  # Values when f closes over Values
+        _compare(f"{prefix}gradient", xs, seed, analytic, numeric, atol, rtol, passed_at_one)
         passed_at_one = passed_at_one or seed == 1.0
 
 
@@ -251,6 +252,7 @@ def second_order(
         for inner, outer in seeds:
             df_i = grad(_seeded(f, inner), argnums=i)
             value, analytic = value_and_grad(_seeded(df_i, outer), argnums)(*xs)
+            analytic = [_scalar(a) for a in analytic]  # Values when f closes over Values
             seed = (inner, outer)
             _compare(
                 f"{prefix}first derivative df/dx_{i} recorded for differentiation (create_graph)",

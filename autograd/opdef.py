@@ -14,7 +14,16 @@ import pickle
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, overload
 
-from autograd.engine import _ANOMALY, _NO_GRAD, Rule, Value, _describe, _mode, as_float
+from autograd.engine import (
+    _ANOMALY,
+    _NO_GRAD,
+    Rule,
+    Value,
+    _describe,
+    _mode,
+    as_float,
+    leaf_log,
+)
 
 __all__ = ["Interval", "ManualRule", "Op", "custom_op"]
 
@@ -77,13 +86,17 @@ class Op:
     def __reduce__(self) -> tuple[Callable[[str, str], Op], tuple[str, str]]:
         module = getattr(self.forward, "__module__", None)
         qualname = getattr(self.forward, "__qualname__", "")
-        if not module or "<" in qualname or _lookup_op(module, qualname) is not self:
+        try:
+            found = _lookup_op(module, qualname) if module and "<" not in qualname else None
+        except (ImportError, pickle.UnpicklingError):
+            found = None
+        if found is not self:
             raise pickle.PicklingError(
                 f"cannot pickle op '{self.name}': it is not defined at the top level of a "
                 f"module (looked for {module}.{qualname}); define it with @custom_op at "
                 "module level so it can be found by name"
             )
-        return _lookup_op, (module, qualname)
+        return _lookup_op, (str(module), str(qualname))
 
     def defvjp(self, *rules: Rule) -> Rule:
         """Attach the derivative: one rule per argument, `rule(g, ans, *args) -> g * dop/darg`.
@@ -165,11 +178,14 @@ class Op:
         out.data = data
         out.grad = 0.0
         out.label = ""
-        if mode & _NO_GRAD:
+        if mode & _NO_GRAD:  # a new leaf: logged like Value(...) for the functional API
             out._prev = ()
             out._op = ""
             out._fn = None
             out._args = None
+            log = leaf_log.get()
+            if log is not None:
+                log.append(out)
         else:
             out._prev = children
             out._op = self.symbol
@@ -321,6 +337,7 @@ def _relabel(e: Exception, children: Sequence[Value]) -> Exception:
     except Exception:
         new = None
     if type(new) is type(e) and str(new) == text:
+        new.__dict__.update(e.__dict__)  # a user's exception keeps its attributes
         return new
     if hasattr(e, "add_note"):  # Python 3.11+
         e.add_note(f"operands: {', '.join(labels)}")

@@ -307,3 +307,18 @@ def test_a_malformed_domain_is_a_clear_error(domain: Any) -> None:
 def test_malformed_kinks_are_a_clear_error(kinks: Any) -> None:
     with pytest.raises((TypeError, ValueError), match=r"kinks must be"):
         custom_op(kinks=kinks)(lambda x: x)
+
+
+def test_a_users_exception_keeps_its_attributes_when_labelled() -> None:
+    class DomainErr(ValueError):
+        def __init__(self, message: str, point: float | None = None) -> None:
+            super().__init__(message)
+            self.point = point
+
+    @custom_op
+    def picky(x: float) -> float:
+        raise DomainErr("picky is undefined here", point=x)
+
+    with pytest.raises(DomainErr, match=r"\(Value 'x'\)") as info:
+        picky(Value(4.0, label="x"))
+    assert info.value.point == 4.0

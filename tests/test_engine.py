@@ -595,3 +595,112 @@ def test_a_copied_graph_still_compiles_for_numpy_batches() -> None:
     batch = np.array([0.5, -1.0, 2.0])
     assert prog(batch) == pytest.approx(np.tanh(0.3 * batch) + np.maximum(batch, 0.0), rel=1e-15)
     assert w2 is not w and w.grad == 0.0
+
+
+# --- from the second review ------------------------------------------------------------
+
+
+def test_create_graph_inside_no_grad_still_records_the_accumulated_gradient() -> None:
+    a = Value(2.0)
+    (a * a * a).backward(create_graph=True)  # a.grad = 3a^2, a Value
+    z = a * a * a
+    with no_grad():
+        z.backward(create_graph=True)  # a.grad = 3a^2 + 3a^2, still differentiable
+    g = a.grad
+    a.grad = 0.0
+    g.backward()
+    assert g.data == 24.0 and a.grad == 24.0  # d/da 6a^2 = 12a
+
+
+def test_a_failed_accumulation_under_create_graph_restores_every_grad() -> None:
+    a, b, c = Value(1.0), Value(2.0), Value(3.0)
+    a.grad, b.grad = Value(1e308), Value(7.0)
+    z = a * 1e308 + b * 2.0 + c * 4.0
+    with detect_anomaly(), pytest.raises(FloatingPointError):
+        z.backward(create_graph=True)  # 1e308 + 1e308 overflows while adding back
+    assert (a.grad.data, b.grad.data, c.grad) == (1e308, 7.0, 0.0)
+
+
+def test_compiled_and_eager_backward_in_two_threads_add_up() -> None:
+    from autograd import compile
+
+    ws = [Value(1.0), Value(2.0), Value(3.0)]
+    x = Value(1.0)
+    prog = compile(ops.sum([w * x for w in ws]), [x])
+    n = 3000
+
+    def compiled() -> None:
+        for _ in range(n):
+            prog.backward(1.0)
+
+    def eager() -> None:
+        for _ in range(n):
+            (ws[0] + ws[1] + ws[2]).backward()
+
+    pool = [threading.Thread(target=compiled), threading.Thread(target=eager)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    assert [w.grad for w in ws] == [2.0 * n] * 3
+
+
+def test_compiled_backward_counts_a_none_grad_as_zero() -> None:
+    from autograd import compile
+
+    w, v, x = Value(1.0), Value(2.0), Value(1.0)
+    w.grad, v.grad = 1.0, None
+    compile(w * x + v * x, [x]).backward(3.0)
+    assert (w.grad, v.grad) == (4.0, 3.0)
+
+
+def test_a_shallow_copy_of_a_hand_built_node_is_refused() -> None:
+    a = Value(3.0)
+    out = Value(9.0, (a,), "square")
+    out._backward = lambda: None
+    with pytest.raises(TypeError, match="cannot copy"):
+        copy.copy(out)
+    assert copy.copy(a * 2.0)._prev == (a,)
+
+
+def test_assigning_backward_on_a_leaf_is_micrograds_no_op() -> None:
+    class Micro(Value):
+        def __init__(self, data: float, children: tuple[Value, ...] = (), op: str = "") -> None:
+            super().__init__(data, children, op)
+            self._backward = lambda: None  # micrograd's constructor does this for every node
+
+    x = Micro(2.0)
+    y = x * x
+    y.backward(create_graph=True)
+    assert x.grad.data == 4.0 and x._fn is None
+
+
+@pytest.mark.parametrize(("depth", "how"), [(2000, "deepcopy"), (40, "pickle")])
+def test_copies_of_graphs_whose_grads_are_values(depth: int, how: str) -> None:
+    # Gradient graphs refer back to the nodes above (tanh's rule uses its output), so
+    # pickling them nests; deepcopy makes every node first and fills them in after.
+    x = Value(0.3)
+    y = x
+    for _ in range(depth):
+        y = (y * 1.001).tanh() + 0.1
+    y.backward(create_graph=True)  # every .grad is a Value with its own graph
+    clone = copy.deepcopy(y) if how == "deepcopy" else pickle.loads(pickle.dumps(y))
+    leaf = topological_order(clone)[0]
+    assert isinstance(leaf.grad, Value) and leaf.grad.data == x.grad.data
+    leaf.grad.backward()  # the copied gradient graph leads back to the copied leaf
+
+
+def test_a_failed_pickle_does_not_affect_the_next_one() -> None:
+    local = custom_op(lambda v: v, name="local")
+    local.defvjp(lambda g, ans, v: g)
+    with pytest.raises(pickle.PicklingError):
+        pickle.dumps(local(Value(1.0)) * 2.0)
+    y = Value(0.5)
+    for _ in range(20_000):
+        y = y * 1.0001 + 0.01
+    assert pickle.loads(pickle.dumps(y)).data == y.data
+
+
+def test_a_value_converts_to_float() -> None:
+    assert float(Value(2.5)) == 2.5
+    assert math.isclose(Value(0.1) * 3, 0.3)

@@ -284,3 +284,11 @@ def test_bad_points_are_refused_by_argument(who: str) -> None:
 def test_points_may_be_ints_bools_and_values() -> None:
     assert gradcheck(ops.mul, 2, True)
     assert gradgradcheck(ops.mul, Value(2.0), 3)
+
+
+def test_a_wrong_rule_in_a_function_closing_over_a_value_is_a_gradcheck_error() -> None:
+    bad = custom_op(lambda x: 3.0 * x, name="triple_bad")
+    bad.defvjp(lambda g, ans, x: g * 2.0)
+    w = Value(1.5)
+    with pytest.raises(GradcheckError):
+        gradcheck(lambda x: bad(x) * w, 0.7)

@@ -151,3 +151,18 @@ def test_eager_graph_through_a_closure_matches_torch(expr: Expression, xs: list[
     tl.backward()
     assert _close(loss, tl.detach()), str(expr)
     assert _close(w.grad, tw.grad), str(expr)
+
+
+def test_int_and_bool_arguments_reach_the_function_unchanged() -> None:
+    assert grad(lambda x, flag: x * x if flag else x)(3.0, False) == 1.0
+    assert grad(lambda x, k: x * x if k == 0 else x**3)(3.0, 0) == 6.0
+
+
+def test_a_leaf_made_under_no_grad_inside_f_is_its_own() -> None:
+    def f(x: Any) -> Any:
+        with no_grad():
+            c = x * 2.0  # a constant, made inside f
+        return x * c
+
+    g = grad(f)(3.0)
+    assert type(g) is float and g == 6.0
