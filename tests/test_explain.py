@@ -276,3 +276,19 @@ def test_the_trace_in_the_page_is_the_explanations(browser: Any, tmp_path: Path)
         "return Array.from(document.querySelectorAll('#tg-explain td')).map(e => e.textContent)"
     )
     assert rows[:4] == [page.trace["updates"][0][k] for k in ("node", "old", "grad", "new")]
+
+
+def test_the_executed_notebook_shows_the_page_inline() -> None:
+    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "02_computation_graph.ipynb"
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    pages = [
+        "".join(out["data"]["text/html"])
+        for cell in cells
+        if cell["cell_type"] == "code" and "explain(" in "".join(cell["source"])
+        for out in cell.get("outputs", [])
+        if "text/html" in out.get("data", {})
+    ]
+    assert pages, "notebook 02 has no explain output"
+    for html_text in pages:
+        assert "<iframe srcdoc=" in html_text and "window.tapegrad" in html_text
+        assert "data-tg-node=" in html_text.split("<iframe")[0]  # the static picture too
