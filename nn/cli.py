@@ -42,6 +42,8 @@ OUTPUTS = (
     "graph.svg",
     "network.svg",
     "explain.html",
+    "model.pt",
+    "model.onnx",
     "model.json",
 )
 """The files ``tapegrad train`` writes into ``--out`` (model.json last)."""
@@ -300,6 +302,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     o.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     o.add_argument("--no-plots", action="store_true", help="write only model.json")
+    o.add_argument(
+        "--export",
+        choices=("torch", "onnx"),
+        help="also hand the trained network over: model.pt (a torch.nn.Sequential, "
+        "needs tapegrad[torch]) or model.onnx (needs tapegrad[onnx]), beside model.json",
+    )
 
     predict = commands.add_parser(
         "predict",
@@ -427,6 +435,16 @@ class _Outputs:
         except OSError as exc:
             raise self._failed(name, exc.strerror or str(exc)) from None
         self.names.append(name)
+
+    def export(self, model: MLP, fmt: str) -> None:
+        """Stage model.pt or model.onnx (nn.export.export_file)."""
+        from nn.export import export_file
+
+        try:
+            path = export_file(model, fmt, self.folder)
+        except (ImportError, ModelFileError, OSError) as exc:
+            raise self._failed(f"the {fmt} export", str(exc)) from None
+        self.names.append(path.name)
 
     def save_model(self, model: Module, meta: dict[str, Any]) -> None:
         """Stage model.json."""
@@ -628,6 +646,15 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     else:
         steps = args.steps if args.steps is not None else 100
     _check_out(args, parser)
+    if args.export is not None:
+        import importlib.util
+
+        module = {"torch": "torch", "onnx": "onnx"}[args.export]
+        if importlib.util.find_spec(module) is None:
+            parser.error(
+                f"--export {args.export} needs the `{module}` package; install it with: "
+                f"pip install 'tapegrad[{args.export}]'"
+            )
 
     model = MLP(
         n_features,
@@ -734,6 +761,8 @@ def _write_outputs(
                     f"graph.svg, network.svg and explain.html show example {k} "
                     f"(loss {largest:.4g}, the largest under the trained model)"
                 )
+            if args.export is not None:
+                outputs.export(model, args.export)
             outputs.save_model(model, meta)  # last: its presence says the run succeeded
             written, removed = outputs.publish()
     except _RunError as exc:

@@ -630,3 +630,46 @@ def test_train_draws_the_example_with_the_largest_loss(tmp_path: Path, loss: str
     # self-contained: nothing fetched (the SVG namespace URI is a name, not a request)
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
     assert not re.search(r"""url\(\s*["']?\s*(https?:)?//|@import""", page, re.I)
+
+
+@pytest.mark.parametrize("fmt", ["torch", "onnx"])
+def test_train_export_writes_the_network_beside_model_json(
+    fmt: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    code = main(
+        ["train", "--steps", "3", "--no-plots", "--no-progress", "--out", str(out), "--export", fmt]
+    )
+    assert code == 0
+    model = nn.load(out / "model.json")
+    x = [0.3, -0.7]
+    expected = model(x).data  # type: ignore[union-attr]
+    if fmt == "torch":
+        torch = pytest.importorskip("torch")
+        seq = torch.load(out / "model.pt", weights_only=False)
+        got = seq(torch.tensor([x], dtype=torch.float64)).item()
+    else:
+        ort = pytest.importorskip("onnxruntime")
+        np = pytest.importorskip("numpy")
+        session = ort.InferenceSession(str(out / "model.onnx"))
+        name = session.get_inputs()[0].name
+        got = float(session.run(None, {name: np.array([x], dtype=np.float64)})[0].ravel()[0])
+    assert got == pytest.approx(expected, rel=1e-12, abs=1e-12)
+    assert f"model.{'pt' if fmt == 'torch' else 'onnx'}" in capsys.readouterr().out
+
+
+def test_train_export_without_the_extra_is_one_line_before_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "onnx" else real(name, *a)
+    )
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--out", str(tmp_path / "o"), "--export", "onnx", "--no-progress"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "tapegrad[onnx]" in err
+    assert not (tmp_path / "o" / "model.json").exists()
