@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from autograd import Value, no_grad
 from nn import data, losses, schedules
 from nn.io import ModelFileError, write_atomically
-from nn.layers import ACTIVATIONS, INITS, MLP, Layer, Neuron
+from nn.layers import ACTIVATIONS, INITS, MLP, input_size
 from nn.module import Module, load, read_meta
 from nn.optim import OPTIMIZERS, SGD, Adam, AdamW, Optimizer
 from nn.train import LOSS_NAMES, DivergenceError, History, accuracy, fit, predict_class
@@ -794,7 +794,7 @@ def _predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         meta = read_meta(args.model)
     except ModelFileError as exc:
         parser.error(str(exc))
-    nin = _input_count(model)
+    nin = input_size(model)
     if nin is not None and len(args.inputs) != nin:
         parser.error(f"the model takes {nin} inputs, got {len(args.inputs)}")
     try:
@@ -826,17 +826,6 @@ def _score(output: object) -> float:
     if isinstance(output, int | float):
         return float(output)
     raise TypeError(f"the model returned {type(output).__name__}, not a Value")
-
-
-def _input_count(model: Module) -> int | None:
-    """How many inputs a built-in model takes (None for other Modules)."""
-    if isinstance(model, MLP):
-        return len(model.layers[0].neurons[0].w)
-    if isinstance(model, Layer):
-        return len(model.neurons[0].w)
-    if isinstance(model, Neuron):
-        return len(model.w)
-    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

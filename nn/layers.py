@@ -13,7 +13,7 @@ from autograd import Value, ops
 from nn.io import shown
 from nn.module import Module, Scalar
 
-__all__ = ["ACTIVATIONS", "INITS", "MLP", "Layer", "Neuron"]
+__all__ = ["ACTIVATIONS", "INITS", "MLP", "Layer", "Neuron", "input_size"]
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu", "linear")
 """Activation names a Neuron accepts (``leaky_relu`` uses slope 0.01)."""
@@ -382,3 +382,14 @@ def _check_mlp(
 _NEURON_FIELDS = ("nin", "nonlin", "activation", "init", "fan_out")
 _LAYER_FIELDS = ("nin", "nout", "nonlin", "activation", "init")
 _MLP_FIELDS = ("nin", "nouts", "activation", "init")
+
+
+def input_size(model: Module) -> int | None:
+    """How many features a Neuron, Layer or MLP takes (None for another Module)."""
+    if isinstance(model, MLP):
+        return len(model.layers[0].neurons[0].w)
+    if isinstance(model, Layer):
+        return len(model.neurons[0].w)
+    if isinstance(model, Neuron):
+        return len(model.w)
+    return None

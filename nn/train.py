@@ -13,7 +13,7 @@ from autograd import Value, compile, no_grad, topological_order
 from autograd.compile import Program
 from nn import losses as _losses
 from nn.data import batches
-from nn.layers import MLP, Layer, Neuron
+from nn.layers import input_size
 from nn.module import Module
 from nn.optim import SGD, Optimizer
 from nn.schedules import Schedule
@@ -199,20 +199,9 @@ def _as_labels(y: Any) -> list[Any]:
     return labels
 
 
-def _input_size(model: Module) -> int | None:
-    """The number of features the built-in models take (``None`` for other models)."""
-    if isinstance(model, MLP):
-        return len(model.layers[0].neurons[0].w)
-    if isinstance(model, Layer):
-        return len(model.neurons[0].w)
-    if isinstance(model, Neuron):
-        return len(model.w)
-    return None
-
-
 def _check_model_fits(model: Module, X: list[list[float]], y: list[Any], loss: str) -> None:
     """Refuse, before any step, a model whose input or output size does not fit the data or loss."""
-    nin = _input_size(model)
+    nin = input_size(model)
     if nin is not None:
         for i, row in enumerate(X):
             if len(row) != nin:
