@@ -196,9 +196,6 @@ class Value:
             return
         self._fn = ManualRule(fn, self._op)
 
-    def __float__(self) -> float:
-        return self.data
-
     def __copy__(self) -> Value:
         """A new node with the same data, grad, label, op and operands."""
         _refuse_copy(self)

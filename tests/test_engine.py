@@ -701,6 +701,7 @@ def test_a_failed_pickle_does_not_affect_the_next_one() -> None:
     assert pickle.loads(pickle.dumps(y)).data == y.data
 
 
-def test_a_value_converts_to_float() -> None:
-    assert float(Value(2.5)) == 2.5
-    assert math.isclose(Value(0.1) * 3, 0.3)
+def test_a_value_does_not_turn_into_a_float_silently() -> None:
+    # math.exp(v) would cut the graph without a word: it must fail, as in micrograd.
+    with pytest.raises(TypeError):
+        math.exp(Value(1.0))  # type: ignore[arg-type]
