@@ -19,18 +19,9 @@ from autograd.engine import (
     leaf_log,
     topological_order,
 )
-from autograd.opdef import custom_op
+from autograd.ops import _input
 
 Argnums = int | Sequence[int]
-
-
-@custom_op(name="input")
-def _fresh(x: float) -> float:
-    """x itself, as a new node: a transform's own handle on a Value argument."""
-    return x
-
-
-_fresh.defvjp(lambda g, ans, x: g)  # d/dx x = 1
 
 
 def _argnums(argnums: object, nargs: int, who: str) -> tuple[int, ...]:
@@ -103,7 +94,7 @@ def _prepare(args: tuple[Any, ...], nums: tuple[int, ...]) -> tuple[list[Any], l
     inputs = [Value(a) if isinstance(a, float) else a for a in args]
     for i in dict.fromkeys(nums):
         a = args[i]
-        inputs[i] = _fresh(a) if isinstance(a, Value) else Value(as_float(a, f"argument {i}"))
+        inputs[i] = _input(a) if isinstance(a, Value) else Value(as_float(a, f"argument {i}"))
     return inputs, [inputs[i] for i in nums]
 
 

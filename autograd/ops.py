@@ -373,6 +373,15 @@ def _softmax_vjp(g: Any, ans: Any, *xs: Any) -> list[Any]:
 _logsumexp.defvjp_all(lambda g, ans, *xs: [g * s for s in _softmaxes(xs)])
 
 
+@custom_op(name="input")
+def _input(x: float) -> float:
+    """x itself, as a new node: a functional transform's own handle on a Value argument."""
+    return x
+
+
+_input.defvjp(lambda g, ans, x: g)  # d/dx x = 1
+
+
 def sum(values: Iterable[Any]) -> Any:
     """Sum of numbers or Values as one graph node (not a chain of additions).
 
