@@ -76,8 +76,9 @@ pytest: setup-dev browser
 
 test: lint typecheck docs pytest
 
+# Each engine in its own process (benchmarks/README.md); writes benchmarks/results/.
 bench: setup-dev
-	$(PY) benchmarks/run.py
+	$(PY) -m benchmarks.run
 
 notebooks: setup-dev
 	$(PY) notebooks/run.py --write

@@ -1,487 +1,77 @@
-"""Benchmarks: tapegrad against micrograd, PyTorch and a hand-written floor, measured side by side.
+"""Benchmarks: each engine in its own clean process, compared through a reference timed in each.
 
-    python benchmarks/run.py            # the full run (`make bench`), about a minute
-    python benchmarks/run.py --quick    # a tiny configuration, a few seconds (the test suite)
+    .venv/bin/python -m benchmarks.run            # the full run (`make bench`), a few minutes
+    .venv/bin/python -m benchmarks.run --quick    # tiny sizes, seconds (the test suite runs this)
 
-The workload is micrograd's demo training step: `MLP(2, [16, 16, 1])` on 100
-points of the moons data set, hinge loss plus 1e-4 L2, forward + backward +
-SGD update. Every implementation starts from the same weights (micrograd's,
-after `random.seed(1337)`) and the first step's loss is checked to agree
-across all of them before anything is timed. Timing is in one process,
-round-robin over the implementations (so a noisy neighbour hits them all
-alike), each round repeating a step enough times to last ~50 ms; the
-reported figure is the median over the rounds. Then: bytes per graph node
-(tracemalloc) for micrograd and tapegrad on the same graph, and the backward
-time of chains of 10^4..10^6 nodes. The table is printed and written as JSON
-and as a PNG bar chart under `--out` (default `benchmarks/results`).
+For every (engine, workload) pair this starts `python -m benchmarks.worker
+ENGINE WORKLOAD` (a fresh interpreter: no engine shares a heap with another,
+torch is imported by PyTorch's process only), which times its tasks and the
+reference -- micrograd's demo step hand-written on floats -- interleaved, each
+call after an untimed full `gc.collect()`, with the collector on and off, with
+weights frozen (no update is timed; every call must return the same loss).
+Ratios between processes go through the reference: a task's median divided
+by its process's reference median (GC off), so a machine that was slower
+while one process ran does not tilt the comparison. Losses and gradients are
+checked to agree across engines (1e-9) before anything is reported. Output:
+`results.json` (every timing, the machine, the command), `table.md` (printed
+too; README's Speed section) and `demo_step.png` under `--out`.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
-import itertools
 import json
 import math
 import os
 import platform
-import random
-import statistics
+import shlex
+import subprocess
 import sys
 import time
-import tracemalloc
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from operator import mul
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-import nn
-from autograd import Value, compile, ops
-from nn import losses
-
-HERE = Path(__file__).resolve().parent
-ALPHA = 1e-4  # L2 weight, as in micrograd's demo
-LR = 0.1  # a fixed learning rate: the timings do not depend on it
-
-
-@dataclass
-class Config:
-    """What one run measures."""
-
-    sizes: list[int]
-    n_points: int
-    rounds: int
-    seconds_per_measurement: float
-    chains: list[int]
-    chain_rounds: int
-
-
-FULL = Config([16, 16, 1], 100, 7, 0.05, [10**4, 10**5, 10**6], 3)
-QUICK = Config([4, 4, 1], 8, 2, 0.0, [10**3, 10**4], 1)
-
-
-@dataclass
-class Variant:
-    """One implementation of the demo step."""
-
-    key: str
-    name: str
-    step: Callable[[], float] | None  # None: not available here
-    note: str = ""
-    times: list[float] = field(default_factory=list)
-    reps: int = 1
-    first_loss: float = math.nan
-
-
-# --- the data and the shared initial weights ----------------------------------------
-
-
-def moons(n: int) -> tuple[list[list[float]], list[float]]:
-    """n moons points with labels -1/+1 (the demo's hinge convention)."""
-    X, y = nn.data.make_moons(n, noise=0.1, seed=0)
-    return [list(map(float, x)) for x in X], [1.0 if label > 0 else -1.0 for label in y]
-
-
-def initial_weights(sizes: list[int]) -> list[list[tuple[list[float], float]]]:
-    """micrograd's initial weights: per layer, per neuron, (w, b), after random.seed(1337)."""
-    random.seed(1337)
-    model = nn.MLP(2, sizes)
-    return [[([w.data for w in n.w], n.b.data) for n in layer.neurons] for layer in model.layers]
-
-
-# --- the implementations ---------------------------------------------------------------
-
-
-def tapegrad_model(weights: list[list[tuple[list[float], float]]]) -> nn.MLP:
-    random.seed(1337)
-    model = nn.MLP(2, [len(layer) for layer in weights])
-    for layer, lw in zip(model.layers, weights):
-        for neuron, (w, b) in zip(layer.neurons, lw):
-            for v, x in zip(neuron.w, w):
-                v.data = x
-            neuron.b.data = b
-    return model
-
-
-def sgd(params: list[Value]) -> None:
-    for p in params:
-        p.data -= LR * p.grad
-
-
-def make_eager(weights: Any, X: list[list[float]], Y: list[float]) -> Callable[[], float]:
-    model = tapegrad_model(weights)
-    params = model.parameters()
-
-    def step() -> float:
-        scores: list[Any] = [model(x) for x in X]
-        total = losses.hinge(scores, Y) + ALPHA * losses.l2(params)
-        model.zero_grad()
-        total.backward()
-        sgd(params)
-        return float(total.data)
-
-    return step
-
-
-def make_compiled(weights: Any, X: list[list[float]], Y: list[float], batch: bool) -> Any:
-    """The compiled steps: one program for an example's hinge term, one for the penalty."""
-    model = tapegrad_model(weights)
-    params = model.parameters()
-    x0, x1, label = Value(0.0, label="x0"), Value(0.0, label="x1"), Value(1.0, label="y")
-    started = time.perf_counter()
-    score: Any = model([x0, x1])
-    term = compile(ops.relu(1.0 - label * score), [x0, x1, label])
-    penalty = compile(ALPHA * losses.l2(params), [])
-    compile_ms = (time.perf_counter() - started) * 1e3
-    n = len(X)
-    rows = [(a, b, y) for (a, b), y in zip(X, Y)]
-    A, B, L = (np.array(c) for c in zip(*rows))
-
-    def per_example() -> float:
-        for p in params:
-            p.grad = 0.0
-        backward = term.backward
-        seed = 1.0 / n  # d(mean)/d(term)
-        data = sum([backward(a, b, y, gradient=seed) for a, b, y in rows]) / n
-        total: float = data + penalty.backward()
-        sgd(params)
-        return total
-
-    def batched() -> float:
-        for p in params:
-            p.grad = 0.0
-        data = float(term.backward(A, B, L, gradient=1.0 / n).sum()) / n
-        total: float = data + penalty.backward()
-        sgd(params)
-        return total
-
-    if batch:
-        started = time.perf_counter()
-        term.numpy_source  # noqa: B018  (generates and compiles the numpy variant)
-        compile_ms += (time.perf_counter() - started) * 1e3
-    return (batched if batch else per_example), compile_ms
-
-
-def make_floor(weights: Any, X: list[list[float]], Y: list[float]) -> Callable[[], float]:
-    """The same step by hand on Python floats: the floor for any pure-Python engine."""
-    W = [[list(w) for w, _ in layer] for layer in weights]
-    Bs = [[b for _, b in layer] for layer in weights]
-    depth = len(W)
-    n = len(X)
-
-    def step() -> float:
-        gW = [[[0.0] * len(row) for row in Wl] for Wl in W]
-        gB = [[0.0] * len(bl) for bl in Bs]
-        WT = [[list(col) for col in zip(*Wl)] for Wl in W]  # for the input gradients
-        data = 0.0
-        for x, y in zip(X, Y):
-            acts = [x]
-            zs = []
-            h = x
-            for li in range(depth):
-                z = [sum(map(mul, row, h)) + b for row, b in zip(W[li], Bs[li])]
-                zs.append(z)
-                h = [v if v > 0.0 else 0.0 for v in z] if li < depth - 1 else z
-                acts.append(h)
-            margin = 1.0 - y * h[0]
-            data += margin if margin > 0.0 else 0.0
-            g = [-y / n if margin > 0.0 else 0.0]
-            for li in reversed(range(depth)):
-                if li < depth - 1:
-                    g = [gi if zi > 0.0 else 0.0 for gi, zi in zip(g, zs[li])]
-                a = acts[li]
-                gWl = gW[li]
-                gBl = gB[li]
-                for j, gj in enumerate(g):
-                    gWl[j] = [r + gj * ak for r, ak in zip(gWl[j], a)]
-                    gBl[j] += gj
-                if li:
-                    g = [sum(map(mul, col, g)) for col in WT[li]]
-        penalty = 0.0
-        for li in range(depth):
-            for row, grow in zip(W[li], gW[li]):
-                for k, w in enumerate(row):
-                    penalty += w * w
-                    row[k] = w - LR * (grow[k] + 2.0 * ALPHA * w)
-            for j, b in enumerate(Bs[li]):
-                penalty += b * b
-                Bs[li][j] = b - LR * (gB[li][j] + 2.0 * ALPHA * b)
-        return data / n + ALPHA * penalty
-
-    return step
-
-
-def make_micrograd(weights: Any, X: list[list[float]], Y: list[float]) -> Callable[[], float]:
-    from micrograd.engine import Value as MValue
-    from micrograd.nn import MLP as MMLP
-
-    model = MMLP(2, [len(layer) for layer in weights])
-    for layer, lw in zip(model.layers, weights):
-        for neuron, (w, b) in zip(layer.neurons, lw):
-            for v, x in zip(neuron.w, w):
-                v.data = x
-            neuron.b.data = b
-    params = model.parameters()
-
-    def step() -> float:  # micrograd's demo loss(), without the accuracy
-        inputs = [list(map(MValue, row)) for row in X]
-        scores = list(map(model, inputs))
-        hinge = [(1 + -yi * si).relu() for yi, si in zip(Y, scores)]
-        data_loss = sum(hinge) * (1.0 / len(hinge))
-        reg_loss = ALPHA * sum(p * p for p in params)
-        total = data_loss + reg_loss
-        model.zero_grad()
-        total.backward()
-        for p in params:
-            p.data -= LR * p.grad
-        return float(total.data)
-
-    return step
-
-
-def make_torch_scalar(weights: Any, X: list[list[float]], Y: list[float]) -> Callable[[], float]:
-    import torch
-
-    def t(x: float) -> Any:
-        return torch.tensor(x, dtype=torch.float64, requires_grad=True)
-
-    layers = [[([t(w) for w in ws], t(b)) for ws, b in layer] for layer in weights]
-    params = [p for layer in layers for ws, b in layer for p in (*ws, b)]
-    depth = len(layers)
-
-    def step() -> float:
-        terms = []
-        for x, y in zip(X, Y):
-            h: list[Any] = list(x)
-            for li, layer in enumerate(layers):
-                outs = []
-                for ws, b in layer:
-                    act = b
-                    for w, xi in zip(ws, h):
-                        act = act + w * xi
-                    outs.append(torch.relu(act) if li < depth - 1 else act)
-                h = outs
-            terms.append(torch.relu(1.0 - y * h[0]))
-        total = sum(terms) / len(terms) + ALPHA * sum(p * p for p in params)
-        for p in params:
-            p.grad = None
-        total.backward()
-        with torch.no_grad():
-            for p in params:
-                p -= LR * p.grad
-        return float(total.item())
-
-    return step
-
-
-def make_torch_batched(weights: Any, X: list[list[float]], Y: list[float]) -> Callable[[], float]:
-    import torch
-
-    sizes = [2] + [len(layer) for layer in weights]
-    linears = [torch.nn.Linear(a, b, dtype=torch.float64) for a, b in itertools.pairwise(sizes)]
-    with torch.no_grad():
-        for lin, layer in zip(linears, weights):
-            lin.weight.copy_(torch.tensor([w for w, _ in layer], dtype=torch.float64))
-            lin.bias.copy_(torch.tensor([b for _, b in layer], dtype=torch.float64))
-    mods: list[Any] = []
-    for lin in linears:
-        mods += [lin, torch.nn.ReLU()]
-    model = torch.nn.Sequential(*mods[:-1])
-    params: list[Any] = list(model.parameters())
-    Xt = torch.tensor(X, dtype=torch.float64)
-    Yt = torch.tensor(Y, dtype=torch.float64)
-
-    def step() -> float:
-        scores = model(Xt).squeeze(1)
-        penalty = sum((p * p).sum() for p in params)
-        total: Any = torch.relu(1.0 - Yt * scores).mean() + ALPHA * penalty
-        for p in params:
-            p.grad = None
-        total.backward()
-        with torch.no_grad():
-            for p in params:
-                p -= LR * p.grad
-        return float(total.item())
-
-    return step
-
-
-def variants(cfg: Config) -> tuple[list[Variant], dict[str, float]]:
-    X, Y = moons(cfg.n_points)
-    weights = initial_weights(cfg.sizes)
-    per_example, compile_ms = make_compiled(weights, X, Y, batch=False)
-    batched, numpy_ms = make_compiled(weights, X, Y, batch=True)
-    out = [
-        _optional("micrograd", "micrograd 0.1.0", "micrograd", make_micrograd, weights, X, Y),
-        Variant("eager", "tapegrad eager", make_eager(weights, X, Y)),
-        Variant("compiled", "tapegrad compiled, per example", per_example),
-        Variant("numpy", "tapegrad compiled, numpy batch", batched),
-        Variant("floor", "hand-written Python floats", make_floor(weights, X, Y)),
-        _optional(
-            "torch_scalar",
-            "PyTorch, 0-d tensor per scalar",
-            "torch",
-            make_torch_scalar,
-            weights,
-            X,
-            Y,
-        ),
-        _optional(
-            "torch_batched",
-            "PyTorch, batched nn.Linear",
-            "torch",
-            make_torch_batched,
-            weights,
-            X,
-            Y,
-        ),
-    ]
-    return out, {"compiled": compile_ms, "numpy": numpy_ms}
-
-
-def _optional(key: str, name: str, module: str, make: Any, *args: Any) -> Variant:
-    try:
-        __import__(module)
-    except ImportError:
-        return Variant(key, name, None, note=f"{module} not installed")
-    return Variant(key, name, make(*args))
-
-
-# --- measuring -----------------------------------------------------------------------
-
-
-def measure_steps(vs: list[Variant], cfg: Config) -> None:
-    """First step's loss from each (must agree), then median step time over alternating rounds."""
-    live = [v for v in vs if v.step is not None]
-    for v in live:
-        assert v.step is not None
-        v.first_loss = v.step()
-        started = time.perf_counter()
-        v.step()  # a warm second step, also sizing the repetitions
-        once = time.perf_counter() - started
-        v.reps = max(1, int(cfg.seconds_per_measurement / max(once, 1e-9)))
-    for _ in range(cfg.rounds):
-        for v in live:
-            assert v.step is not None
-            gc.collect()
-            started = time.perf_counter()
-            for _ in range(v.reps):
-                v.step()
-            v.times.append((time.perf_counter() - started) / v.reps)
-
-
-def graph_memory(cfg: Config) -> dict[str, Any]:
-    """Bytes per node (tracemalloc) of the demo's forward graph, micrograd-style, in both engines.
-
-    The graph is built by the same code (micrograd's neuron: a chain of `w*x`
-    additions and a relu) so both engines hold the same computation; then the
-    idiomatic tapegrad graph (nn.MLP: one dot node per neuron) for the totals.
-    """
-    X, Y = moons(cfg.n_points)
-    weights = initial_weights(cfg.sizes)
-    engines: list[tuple[str, Any]] = [("tapegrad", Value)]
-    try:
-        from micrograd.engine import Value as MValue
-
-        engines.insert(0, ("micrograd", MValue))
-    except ImportError:
-        pass
-    out: dict[str, Any] = {}
-    for name, cls in engines:
-        params = [[([cls(w) for w in ws], cls(b)) for ws, b in layer] for layer in weights]
-        flat = [p for layer in params for ws, b in layer for p in (*ws, b)]
-
-        def build(cls: Any = cls, params: Any = params, flat: Any = flat) -> Any:
-            terms = []
-            for x, y in zip(X, Y):
-                h = [cls(v) for v in x]
-                for li, layer in enumerate(params):
-                    outs = [sum((w * xi for w, xi in zip(ws, h)), b) for ws, b in layer]
-                    h = [o.relu() for o in outs] if li < len(params) - 1 else outs
-                terms.append((1 + -y * h[0]).relu())
-            return sum(terms) * (1.0 / len(terms)) + ALPHA * sum(p * p for p in flat)
-
-        nbytes, root = _traced(build)
-        nodes = _count_nodes(root) - len(flat)  # the parameters existed before
-        out[name] = {"nodes": nodes, "bytes": nbytes, "bytes_per_node": nbytes / nodes}
-    model = tapegrad_model(weights)
-    params_t = model.parameters()
-
-    def idiomatic() -> Any:
-        scores: list[Any] = [model(x) for x in X]
-        return losses.hinge(scores, Y) + ALPHA * losses.l2(params_t)
-
-    nbytes, root = _traced(idiomatic)
-    nodes = _count_nodes(root) - len(params_t)
-    out["tapegrad_nn"] = {"nodes": nodes, "bytes": nbytes, "bytes_per_node": nbytes / nodes}
-    return out
-
-
-def _traced(build: Callable[[], Any]) -> tuple[int, Any]:
-    gc.collect()
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
-    root = build()
-    gc.collect()
-    after = tracemalloc.get_traced_memory()[0]
-    tracemalloc.stop()
-    return after - before, root
-
-
-def _count_nodes(root: Any) -> int:
-    seen = {id(root)}
-    stack = [root]
-    while stack:
-        for child in stack.pop()._prev:
-            if id(child) not in seen:
-                seen.add(id(child))
-                stack.append(child)
-    return len(seen)
-
-
-def chains(cfg: Config) -> list[dict[str, Any]]:
-    """Backward time of chains of n nodes (alternating * and +): it should grow linearly."""
-    rows: list[dict[str, Any]] = []
-    for n in cfg.chains:
-        times = []
-        for _ in range(cfg.chain_rounds):
-            x = Value(0.5)
-            v = x
-            for i in range(n - 1):
-                v = v * 0.999 if i % 2 else v + 0.001
-            gc.collect()
-            started = time.perf_counter()
-            v.backward()
-            times.append(time.perf_counter() - started)
-            del v, x
-        median = statistics.median(times)
-        rows.append({"nodes": n, "backward_s": median, "ns_per_node": median / n * 1e9})
-    micrograd = "not installed"
-    try:
-        from micrograd.engine import Value as MValue
-
-        v = MValue(0.5)
-        for _ in range(cfg.chains[0] - 1):
-            v = v * 0.999
-        try:
-            v.backward()
-            micrograd = "ok"
-        except RecursionError:
-            micrograd = "RecursionError"
-    except ImportError:
-        pass
-    rows[0]["micrograd"] = micrograd
-    return rows
-
-
-# --- reporting ---------------------------------------------------------------------------
+if __package__ in (None, ""):  # run as a script: python benchmarks/run.py
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import worker
+from benchmarks.timing import median
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = ROOT / "benchmarks"
+TOLERANCE = 1e-9
+
+PLAN: list[tuple[str, str]] = [
+    (engine, workload) for workload, engines in worker.WORKLOADS.items() for engine in engines
+]
+"""Every process the run starts, in order."""
+
+
+# --- running the processes --------------------------------------------------------------
+
+
+def run_worker(engine: str, workload: str, quick: bool, reps: int | None) -> dict[str, Any]:
+    """One worker process; its JSON result (the process's stderr is shown if it fails)."""
+    cmd = [sys.executable, "-m", "benchmarks.worker", engine, workload]
+    cmd += ["--quick"] if quick else []
+    cmd += ["--reps", str(reps)] if reps else []
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{shlex.join(cmd)} failed ({proc.returncode}):\n{proc.stderr}")
+    result: dict[str, Any] = json.loads(proc.stdout)
+    if result["loaded"]["torch"] and engine != "torch":
+        raise RuntimeError(f"torch was imported in the {engine} {workload} process")
+    return result
 
 
 def machine() -> dict[str, Any]:
+    """CPU model, cores, platform, Python and the versions of the engines compared."""
+    from importlib.metadata import PackageNotFoundError, version
+
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -490,157 +80,472 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    versions: dict[str, str | None] = {"numpy": np.__version__}
-    for module in ("torch", "micrograd"):
+    versions: dict[str, str | None] = {}
+    for package in ("numpy", "torch", "micrograd"):
         try:
-            from importlib.metadata import version
-
-            versions[module] = version(module)
-        except Exception:
-            versions[module] = None
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = None
     return {
-        "platform": platform.platform(),
         "cpu": cpu,
-        "cpus": os.cpu_count(),
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
         "python": platform.python_version(),
         **versions,
+        "commit": _git("rev-parse", "--short", "HEAD"),
+        "engine_changes_uncommitted": bool(_git("status", "--porcelain", "autograd", "nn")),
     }
 
 
-def report(vs: list[Variant], cfg: Config, extra: dict[str, Any]) -> dict[str, Any]:
-    base = next((v for v in vs if v.key == "micrograd" and v.times), None)
-    base_ms = statistics.median(base.times) * 1e3 if base else None
-    rows: dict[str, dict[str, Any]] = {}
-    for v in vs:
-        ms = statistics.median(v.times) * 1e3 if v.times else None
-        rows[v.key] = {
-            "name": v.name,
-            "median_ms": ms,
-            "runs_ms": [t * 1e3 for t in v.times],
-            "reps_per_run": v.reps,
-            "vs_micrograd": base_ms / ms if base_ms and ms else None,
-            "first_loss": None if math.isnan(v.first_loss) else v.first_loss,
-            "note": v.note,
+def _git(*args: str) -> str | None:
+    try:
+        proc = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+    except OSError:
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+# --- checks: same losses and gradients everywhere ---------------------------------------
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=TOLERANCE, abs_tol=1e-12)
+
+
+def check_agreement(runs: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
+    """Every engine's loss and gradients equal (1e-9) across processes, per workload.
+
+    Raises:
+        AssertionError: naming the workload, the two tasks and the values.
+    """
+    out: dict[str, Any] = {}
+    groups: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for (engine, workload), r in runs.items():
+        for task, check in r["checks"].items():
+            if task == "float_loop" or workload == "demo":
+                group = "demo"  # the reference computes the demo step in every process
+            elif workload == "widths":
+                group = "width " + task.rsplit("_w", 1)[1]
+            else:
+                group = workload
+            groups.setdefault(group, []).append((f"{engine} {workload}: {task}", check))
+    for group, members in groups.items():
+        first_name, first = members[0]
+        worst_loss = worst_grad = 0.0
+        for name, check in members[1:]:
+            a, b = first["result"], check["result"]
+            if not _close(a, b):
+                raise AssertionError(f"{group}: {first_name} gives {a!r}, {name} gives {b!r}")
+            worst_loss = max(worst_loss, abs(a - b) / max(abs(a), 1e-300))
+            if "grads" in first and "grads" in check:
+                ga, gb = first["grads"], check["grads"]
+                if len(ga) != len(gb) or not all(map(_close, ga, gb)):
+                    bad = next(
+                        (i for i, (x, y) in enumerate(zip(ga, gb)) if not _close(x, y)), None
+                    )
+                    raise AssertionError(
+                        f"{group}: gradients of {first_name} and {name} differ "
+                        f"(lengths {len(ga)}, {len(gb)}; first at index {bad})"
+                    )
+                worst_grad = max([worst_grad, *(abs(x - y) for x, y in zip(ga, gb))])
+        out[group] = {
+            "tasks": [name for name, _ in members],
+            "max_relative_loss_difference": worst_loss,
+            "max_abs_gradient_difference": worst_grad,
         }
-    losses_seen = [r["first_loss"] for r in rows.values() if r["first_loss"] is not None]
-    agree = all(math.isclose(a, losses_seen[0], rel_tol=1e-9) for a in losses_seen)
-    return {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "config": {
-            "model": f"MLP(2, {cfg.sizes})",
-            "points": cfg.n_points,
-            "loss": f"hinge + {ALPHA:g} L2",
-            "rounds": cfg.rounds,
-            "statistic": "median over rounds of the mean step time within a round",
-        },
-        "demo_step": rows,
-        "first_losses_agree": agree,
-        **extra,
-    }
+    return out
 
 
-def table(result: dict[str, Any]) -> str:
+# --- figures ------------------------------------------------------------------------------
+
+
+def _ms(r: dict[str, Any], task: str, mode: str) -> float:
+    return median(r["times"][task][mode]) * 1e3
+
+
+def _norm(r: dict[str, Any], task: str, mode: str) -> float:
+    """The task's median in units of its process's reference (GC off)."""
+    return _ms(r, task, mode) / _ms(r, "float_loop", "gc_off")
+
+
+@dataclass
+class Figure:
+    """One measured figure, with the target issue 14 sets for it (if any)."""
+
+    key: str
+    what: str
+    value: float
+    unit: str  # "x" (a ratio), "ms", "%" or "ns"
+    target: str = ""
+    met: bool | None = None
+
+    def shown(self) -> str:
+        """The value as the table prints it."""
+        if not math.isfinite(self.value):
+            return "-"
+        if self.unit == "x":
+            return f"{self.value:.2f}x" if self.value < 10 else f"{self.value:.0f}x"
+        if self.unit == "%":
+            return f"{self.value:.0f}%"
+        if self.unit == "ns":
+            return f"{self.value:.0f} ns"
+        return f"{self.value:.1f} ms"
+
+
+def figures(runs: dict[tuple[str, str], dict[str, Any]], judge: bool = True) -> list[Figure]:
+    """Every ratio the issue names, computed through the reference where processes differ.
+
+    Args:
+        runs: The workers' results by (engine, workload).
+        judge: Whether to mark each target met or missed (not for the quick sizes).
+
+    Returns:
+        The figures, in the issue's order.
+    """
+    figs: list[Figure] = []
+
+    def add(
+        key: str, what: str, value: float, unit: str, target: str = "", ok: bool | None = None
+    ) -> None:
+        figs.append(Figure(key, what, value, unit, target, ok if judge else None))
+
+    def speedup(slow: tuple[str, str, str], fast: tuple[str, str, str], mode: str) -> float:
+        """How many times faster `fast` (engine, workload, task) is than `slow`."""
+        a = runs[slow[0], slow[1]]
+        b = runs[fast[0], fast[1]]
+        return _norm(a, slow[2], mode) / _norm(b, fast[2], mode)
+
+    mg = ("micrograd", "demo", "micrograd")
+    eager = ("tapegrad", "demo", "eager")
+    compiled = ("compiled", "demo", "compiled")
+    numpy = ("compiled", "demo", "numpy")
+    torch_b = ("torch", "demo", "torch_batched")
+    torch_s = ("torch", "demo", "torch_scalar")
+    for mode, word, goal in (("gc_on", "GC on", 50.0), ("gc_off", "GC off", 10.0)):
+        v = speedup(mg, eager, mode)
+        add(
+            f"a.eager_vs_micrograd.{mode}",
+            f"demo step: eager vs micrograd, {word}",
+            v,
+            "x",
+            f">= {goal:g}x",
+            v >= goal,
+        )
+    for mode, word in (("gc_on", "GC on"), ("gc_off", "GC off")):
+        t = runs["tapegrad", "demo"]
+        v = _ms(t, "eager", mode) / _ms(t, "float_loop", mode)
+        add(
+            f"a.eager_vs_float_loop.{mode}",
+            f"demo step: eager / float loop (slower by), {word}",
+            v,
+            "x",
+            "<= 1.5x",
+            v <= 1.5,
+        )
+    for mode, word in (("gc_on", "GC on"), ("gc_off", "GC off")):
+        v = speedup(mg, compiled, mode)
+        add(
+            f"a.compiled_vs_micrograd.{mode}",
+            f"demo step: compiled per example vs micrograd, {word}",
+            v,
+            "x",
+            ">= 300x",
+            v >= 300,
+        )
+    for mode, word in (("gc_on", "GC on"), ("gc_off", "GC off")):
+        v = speedup(mg, numpy, mode)
+        add(
+            f"a.numpy_vs_micrograd.{mode}",
+            f"demo step: compiled numpy batch vs micrograd, {word}",
+            v,
+            "x",
+            ">= 3000x",
+            v >= 3000,
+        )
+    v = speedup(torch_b, numpy, "gc_on")
+    add(
+        "a.numpy_vs_torch_batched",
+        "demo step: numpy batch vs PyTorch batched nn.Linear (faster by)",
+        v,
+        "x",
+        "> 1x",
+        v > 1,
+    )
+    for task, label in ((torch_s, "PyTorch 0-d tensors"), (torch_b, "PyTorch batched nn.Linear")):
+        add(
+            f"a.{task[2]}_vs_micrograd",
+            f"demo step: {label} vs micrograd, GC on",
+            speedup(mg, task, "gc_on"),
+            "x",
+        )
+    add(
+        "a.eager_vs_torch_scalar",
+        "demo step: eager vs PyTorch 0-d tensors, GC on",
+        speedup(torch_s, eager, "gc_on"),
+        "x",
+    )
+
+    for mode, word, goal in (("gc_on", "GC on", 8.0), ("gc_off", "GC off", 4.0)):
+        v = speedup(("micrograd", "scalar", "micrograd"), ("tapegrad", "scalar", "tapegrad"), mode)
+        add(
+            f"b.scalar_vs_micrograd.{mode}",
+            f"scalar chains: eager vs micrograd, {word}",
+            v,
+            "x",
+            f">= {goal:g}x",
+            v >= goal,
+        )
+    for mode, word in (("gc_on", "GC on"), ("gc_off", "GC off")):
+        v = speedup(("slots", "gpt", "slots"), ("tapegrad", "gpt", "tapegrad"), mode)
+        add(
+            f"c.gpt_vs_slots.{mode}",
+            f"tiny GPT: tapegrad vs slots Value, {word}",
+            v,
+            "x",
+            ">= 3x",
+            v >= 3,
+        )
+
+    mem_m = runs["micrograd", "memory"]["extra"]
+    mem_t = runs["tapegrad", "memory"]["extra"]
+    share = mem_t["chain"]["bytes"] / mem_m["chain"]["bytes"] * 100
+    add(
+        "d.memory_share",
+        "graph memory of the scalar chains, % of micrograd's (same program)",
+        share,
+        "%",
+        "<= 20%",
+        share <= 20,
+    )
+    add(
+        "d.memory_share_demo",
+        "graph memory of the demo forward (idiomatic graphs), % of micrograd's",
+        mem_t["demo"]["bytes"] / mem_m["demo"]["bytes"] * 100,
+        "%",
+    )
+    scaling = runs["tapegrad", "backward"]["extra"]["backward_s"]
+    sizes = sorted(scaling, key=int)
+    for mode, word in (("gc_on", "GC included"), ("gc_off", "GC off")):
+        per = {n: median(scaling[n][mode]) / int(n) * 1e9 for n in sizes}
+        for n in sizes:
+            add(
+                f"d.backward_ns_per_node.{n}.{mode}",
+                f"backward of {int(n):,} nodes, per node, {word}",
+                per[n],
+                "ns",
+            )
+        growth = per[sizes[-1]] / per[sizes[0]]
+        add(
+            f"d.backward_growth.{mode}",
+            f"backward per node at {int(sizes[-1]):,} / at {int(sizes[0]):,} nodes, {word}",
+            growth,
+            "x",
+            "linear: <= 1.5x",
+            growth <= 1.5,
+        )
+
+    extra = runs["compiled", "demo"]["extra"]
+    add(
+        "e.compile_ms",
+        "compile time of the demo program (per-example + penalty)",
+        extra["compile_ms"],
+        "ms",
+        "<= 50 ms",
+        extra["compile_ms"] <= 50,
+    )
+    add(
+        "e.numpy_build_ms",
+        "numpy variant: extra time of its first call (builds it)",
+        extra["numpy_first_call_extra_ms"],
+        "ms",
+    )
+    widths = runs["compiled", "widths"]
+    compile_ms = widths["extra"]["compile_ms"]
+    ws = sorted(compile_ms, key=int)
+    for w in ws:
+        add(f"e.compile_ms.w{w}", f"compile time at width {w}", median(compile_ms[w]), "ms")
+    # a width-w MLP(2, [w, w, 1]) has about w^2 + 4w parameters: time per parameter
+    per_param = {w: median(compile_ms[w]) / (int(w) ** 2 + 4 * int(w) + 1) for w in ws}
+    growth = per_param[ws[-1]] / per_param[ws[0]]
+    add(
+        "e.compile_growth",
+        f"compile time per parameter, width {ws[-1]} / width {ws[0]}",
+        growth,
+        "x",
+        "linear: <= 1.5x",
+        growth <= 1.5,
+    )
+    for w in ws:
+        for mode, word in (("gc_on", "GC on"), ("gc_off", "GC off")):
+            v = _ms(widths, f"compiled_w{w}", mode) / _ms(widths, f"float_loop_w{w}", mode)
+            target, ok = ("<= 1x", v <= 1.0) if int(w) >= 64 else ("", None)
+            add(
+                f"e.compiled_vs_float_loop.w{w}.{mode}",
+                f"per example at width {w} / float loop at width {w}, {word}",
+                v,
+                "x",
+                target,
+                ok,
+            )
+    return figs
+
+
+# --- the report ---------------------------------------------------------------------------
+
+
+DEMO_ROWS = [
+    ("micrograd", "demo", "micrograd", "micrograd 0.1.0"),
+    ("tapegrad", "demo", "eager", "tapegrad eager"),
+    ("compiled", "demo", "compiled", "tapegrad compiled, per example"),
+    ("compiled", "demo", "numpy", "tapegrad compiled, numpy batch"),
+    ("torch", "demo", "torch_scalar", "PyTorch, 0-d tensor per scalar"),
+    ("torch", "demo", "torch_batched", "PyTorch, batched nn.Linear"),
+    ("tapegrad", "demo", "float_loop", "hand-written float loop (reference)"),
+]
+
+
+def demo_table(runs: dict[tuple[str, str], dict[str, Any]]) -> list[dict[str, Any]]:
+    """The demo step's rows: raw medians and speed-ups over micrograd through the reference."""
+    mg = runs["micrograd", "demo"]
+    rows = []
+    for engine, workload, task, name in DEMO_ROWS:
+        r = runs[engine, workload]
+        row: dict[str, Any] = {"name": name, "engine": engine, "task": task}
+        for mode in ("gc_on", "gc_off"):
+            row[f"ms_{mode}"] = _ms(r, task, mode)
+            row[f"vs_micrograd_{mode}"] = _norm(mg, "micrograd", mode) / _norm(r, task, mode)
+        rows.append(row)
+    return rows
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The table README's Speed section shows: machine, command, the demo step, every target."""
     m = result["machine"]
     c = result["config"]
+    load = result["load_average"]
+    dirty = ", engine edits uncommitted" if m["engine_changes_uncommitted"] else ""
+    quick = "; quick sizes, no target judged" if result["quick"] else ""
     lines = [
-        f"tapegrad benchmarks, {result['date']}",
-        f"machine: {m['cpu']} ({m['cpus']} CPUs), {m['platform']}, Python {m['python']}, "
-        f"numpy {m['numpy']}, torch {m['torch']}, micrograd {m['micrograd']}",
+        f"Measured {result['date']} with `{result['command']}` "
+        f"(commit {m['commit']}{dirty}) "
+        f"on {m['cpu']}, {m['cores']} cores, {m['platform']}, Python {m['python']}, "
+        f"micrograd {m['micrograd']}, torch {m['torch']}, numpy {m['numpy']}; "
+        f"load average {load['before'][0]:.2f} before, {load['after'][0]:.2f} after. "
+        f"Each engine in its own process; median of {c['reps']} interleaved calls per GC mode, "
+        f"a full collection before each; weights frozen (no optimizer update is timed, "
+        f"every call returns the same loss); ratios across processes through the "
+        f"hand-written float loop timed in each (GC off){quick}.",
         "",
-        f"Demo training step: {c['model']}, {c['points']} moons points, {c['loss']}, "
-        f"forward + backward + SGD update ({c['statistic']}, {c['rounds']} rounds)",
+        f"Demo step: MLP(2, {list(c['demo_sizes'])}), {c['demo_points']} moons points, "
+        f"hinge + 1e-4 L2, forward + backward:",
         "",
-        f"| {'implementation':<34} | {'ms / step':>10} | {'vs micrograd':>12} |",
-        f"|{'-' * 36}|{'-' * 11}:|{'-' * 13}:|",
+        "| implementation | ms, GC on | ms, GC off | vs micrograd, GC on | vs micrograd, GC off |",
+        "|---|--:|--:|--:|--:|",
     ]
-    for row in result["demo_step"].values():
-        ms = "-" if row["median_ms"] is None else f"{row['median_ms']:.3f}"
-        ratio = "-" if row["vs_micrograd"] is None else f"{row['vs_micrograd']:.1f}x"
-        name = row["name"] + (f" ({row['note']})" if row["note"] else "")
-        lines.append(f"| {name:<34} | {ms:>10} | {ratio:>12} |")
-    lines.append("")
-    lines.append(
-        "first-step losses agree across implementations: "
-        + ("yes" if result["first_losses_agree"] else "NO")
-    )
-    lines.append(
-        f"compile time: per-example program {result['compile_ms']['compiled']:.1f} ms, "
-        f"+ numpy variant {result['compile_ms']['numpy']:.1f} ms"
-    )
-    mem = result["memory"]
-    lines += ["", "Graph memory (tracemalloc), the demo's forward graph built micrograd-style:"]
-    for name in ("micrograd", "tapegrad", "tapegrad_nn"):
-        if name in mem:
-            r = mem[name]
-            label = "tapegrad, nn.MLP (dot nodes)" if name == "tapegrad_nn" else name
-            lines.append(
-                f"  {label:<30} {r['nodes']:>8} nodes  {r['bytes'] / 1e6:7.2f} MB  "
-                f"{r['bytes_per_node']:6.0f} bytes/node"
-            )
-    if "micrograd" in mem:
-        share = mem["tapegrad"]["bytes_per_node"] / mem["micrograd"]["bytes_per_node"]
-        lines.append(f"  tapegrad bytes per node: {share:.0%} of micrograd's")
-    lines += ["", "Backward of a chain (alternating * and +):"]
-    for r in result["chains"]:
-        extra = f"   (micrograd: {r['micrograd']})" if "micrograd" in r else ""
+    for row in result["demo_step"]:
         lines.append(
-            f"  {r['nodes']:>9} nodes  {r['backward_s'] * 1e3:9.1f} ms  "
-            f"{r['ns_per_node']:6.0f} ns/node{extra}"
+            f"| {row['name']} | {row['ms_gc_on']:.3f} | {row['ms_gc_off']:.3f} | "
+            f"{_x(row['vs_micrograd_gc_on'])} | {_x(row['vs_micrograd_gc_off'])} |"
         )
+    lines += [
+        "",
+        "Every figure, with issue 14's target:",
+        "",
+        "| figure | measured | target | |",
+        "|---|--:|--:|:-:|",
+    ]
+    for f in result["figures"]:
+        mark = "" if f["met"] is None else ("met" if f["met"] else "**missed**")
+        shown = Figure(**f).shown()
+        lines.append(f"| {f['what']} | {shown} | {f['target']} | {mark} |")
+    lines += ["", "Reference (hand-written float loop) in each process, ms, GC off:", ""]
+    lines.append(", ".join(f"{k} {v:.3f}" for k, v in result["reference_ms"].items()))
     return "\n".join(lines)
 
 
-def chart(result: dict[str, Any], path: Path) -> None:
-    import matplotlib
+def _x(v: float) -> str:
+    return f"{v:.2f}x" if v < 10 else f"{v:.0f}x"
 
+
+def chart(result: dict[str, Any], path: Path) -> None:
+    """Bar chart (log scale) of the demo step, in reference units so processes compare."""
+    try:
+        import matplotlib
+    except ImportError:
+        return
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r for r in result["demo_step"].values() if r["median_ms"] is not None]
-    rows.sort(key=lambda r: r["median_ms"])
+    rows = sorted(result["demo_step"], key=lambda r: -r["vs_micrograd_gc_on"])
     fig, ax = plt.subplots(figsize=(8, 0.5 * len(rows) + 1.5))
     names = [r["name"] for r in rows]
-    values = [r["median_ms"] for r in rows]
+    values = [r["vs_micrograd_gc_on"] for r in rows]
     colors = ["#dd8452" if n.startswith("tapegrad") else "#4c72b0" for n in names]
     ax.barh(names, values, color=colors)
     ax.set_xscale("log")
     ax.invert_yaxis()
-    ax.set_xlabel("ms per training step (log scale, lower is better)")
-    for i, r in enumerate(rows):
-        ratio = f"  {r['median_ms']:.3g} ms"
-        if r["vs_micrograd"] is not None:
-            ratio += f" ({r['vs_micrograd']:.1f}x micrograd)"
-        ax.text(r["median_ms"], i, ratio, va="center", fontsize=8)
-    ax.set_xlim(min(values) / 2, max(values) * 15)
-    ax.set_title(f"{result['config']['model']}, {result['config']['points']} points: one step")
+    ax.set_xlabel("times faster than micrograd, GC on (log scale, higher is better)")
+    for i, v in enumerate(values):
+        ax.text(v, i, f"  {_x(v)}", va="center", fontsize=8)
+    ax.set_xlim(min(values) / 2, max(values) * 10)
+    c = result["config"]
+    ax.set_title(f"MLP(2, {list(c['demo_sizes'])}), {c['demo_points']} points: forward + backward")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
-def main(argv: Iterable[str] | None = None) -> dict[str, Any]:
-    """Run the benchmarks, print the table, write JSON and PNG; returns the result."""
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run every worker, check agreement, print and write the results; returns them."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny configuration (seconds)")
-    parser.add_argument("--out", type=Path, help="directory for results.json and demo_step.png")
-    parser.add_argument("--rounds", type=int, help="timing rounds (median over them)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, few repetitions")
+    parser.add_argument("--reps", type=int, help="timed calls per task and GC mode (>= 7 in full)")
+    parser.add_argument("--out", type=Path, help="directory for results.json, table.md, the chart")
     args = parser.parse_args(None if argv is None else list(argv))
-    cfg = QUICK if args.quick else FULL
-    if args.rounds:
-        cfg.rounds = args.rounds
+    cfg = worker.QUICK if args.quick else worker.FULL
+    reps = args.reps or cfg.reps
     out_dir = args.out or HERE / "results" / ("quick" if args.quick else "")
-    vs, compile_ms = variants(cfg)
-    measure_steps(vs, cfg)
-    extra = {"compile_ms": compile_ms, "memory": graph_memory(cfg), "chains": chains(cfg)}
-    result = report(vs, cfg, extra)
-    text = table(result)
+    command = shlex.join(getattr(sys, "orig_argv", [sys.executable, *sys.argv]))
+    load_before = os.getloadavg()
+    started = time.perf_counter()
+    runs: dict[tuple[str, str], dict[str, Any]] = {}
+    log: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+    for i, (engine, workload) in enumerate(PLAN, 1):
+        t0 = time.perf_counter()
+        runs[engine, workload] = run_worker(engine, workload, args.quick, args.reps)
+        log(f"[{i}/{len(PLAN)}] {engine} {workload}: {time.perf_counter() - t0:.1f} s")
+    agreement = check_agreement(runs)
+    result: dict[str, Any] = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+        "quick": args.quick,
+        "machine": machine(),
+        "load_average": {"before": load_before, "after": os.getloadavg()},
+        "seconds": time.perf_counter() - started,
+        "config": {**vars(cfg), "reps": reps},
+        "protocol": {
+            "processes": "one fresh interpreter per (engine, workload); torch only in torch's",
+            "timing": "interleaved, rotated order; gc.collect() untimed before every call",
+            "modes": "gc_on: collector enabled while timed; gc_off: disabled while timed",
+            "statistic": "median per task and mode",
+            "frozen_weights": "no optimizer update inside (or outside) the timed calls",
+            "cross_process_ratio": "median / median of the process's float loop (GC off)",
+        },
+        "demo_step": demo_table(runs),
+        "figures": [vars(f) for f in figures(runs, judge=not args.quick)],
+        "agreement": agreement,
+        "reference_ms": {
+            f"{e} {w}": _ms(r, "float_loop", "gc_off") for (e, w), r in runs.items() if r["times"]
+        },
+        "runs": {f"{e} {w}": r for (e, w), r in runs.items()},
+    }
+    text = markdown(result)
     print(text)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "results.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out_dir / "table.txt").write_text(text + "\n")
+    (out_dir / "results.json").write_text(json.dumps(result, indent=1) + "\n")
+    (out_dir / "table.md").write_text(text + "\n")
     chart(result, out_dir / "demo_step.png")
-    print(f"\nwrote {out_dir / 'results.json'}, table.txt and demo_step.png")
+    log(f"wrote {out_dir / 'results.json'}, table.md, demo_step.png ({result['seconds']:.0f} s)")
     return result
 
 
