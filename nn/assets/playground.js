@@ -316,6 +316,7 @@ function renderReadout() {
   $("tg-lr").textContent = fmt(s.lr);
   $("tg-stepno").dataset.tgStep = String(s.step);
   if (!REPLAY) $("opt-lr").placeholder = finite(s.lr) ? String(s.lr) : "default";
+  else $("tg-lr-label").textContent = "lr";
 }
 
 function renderBanner() {
@@ -362,24 +363,30 @@ function renderBoundary(frame) {
   const n = b.cls.length;
   const [x0min, x0max] = b.x0;
   const [x1min, x1max] = b.x1;
-  const cw = W / n;
-  const ch = H / n;
+  // One pixel per grid cell, then scaled up without smoothing: each cell is one flat colour.
+  const cells = new ImageData(n, n);
   for (let r = 0; r < n; r++) {
     const row = b.cls[r];
-    for (let c = 0; c < row.length; c++) {
+    for (let c = 0; c < n; c++) {
       const k = row[c];
-      if (typeof k !== "number") {
-        ctx.fillStyle = "#f3f4f6";
-      } else {
-        const [red, green, blue] = LIGHT[k % LIGHT.length];
-        const score = b.score && b.score[r] ? b.score[r][c] : null;
-        // Binary runs: paler near the boundary (|score| small), as TF Playground shades it.
-        const alpha = finite(score) ? 0.3 + 0.6 * Math.min(1, Math.abs(score)) : 0.75;
-        ctx.fillStyle = `rgba(${red},${green},${blue},${alpha.toFixed(3)})`;
-      }
-      ctx.fillRect(c * cw, H - (r + 1) * ch, cw + 0.5, ch + 0.5); // row 0 = lowest x1
+      const at = 4 * ((n - 1 - r) * n + c); // row 0 = lowest x1, drawn at the bottom
+      const score = b.score && b.score[r] ? b.score[r][c] : null;
+      const [red, green, blue] = typeof k === "number" ? LIGHT[k % LIGHT.length] : [243, 244, 246];
+      // Binary runs: paler near the boundary (|score| small), as TF Playground shades it.
+      const alpha = finite(score) ? 0.3 + 0.6 * Math.min(1, Math.abs(score)) : 0.75;
+      // Blend over white here, so the image is opaque and scaling cannot seam it.
+      cells.data[at] = Math.round(255 + (red - 255) * alpha);
+      cells.data[at + 1] = Math.round(255 + (green - 255) * alpha);
+      cells.data[at + 2] = Math.round(255 + (blue - 255) * alpha);
+      cells.data[at + 3] = 255;
     }
   }
+  const grid = document.createElement("canvas");
+  grid.width = n;
+  grid.height = n;
+  grid.getContext("2d").putImageData(cells, 0, 0);
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(grid, 0, 0, W, H);
   const pts = S.points;
   if (!pts || !pts.x) return;
   const sx = (v) => ((v - x0min) / (x0max - x0min)) * W;
@@ -637,7 +644,7 @@ function renderUpdate(frame) {
     div("tg-where").textContent = "no weight chosen";
     return;
   }
-  div("tg-where").textContent = `weight w[${u.layer}][${u.neuron}][${u.input}]: layer ${u.layer}, neuron ${u.neuron}, input ${u.input} (click an edge to follow another)`;
+  div("tg-where").textContent = `weight w[${u.layer}][${u.neuron}][${u.input}]: layer ${u.layer}, neuron ${u.neuron}, input ${u.input}${REPLAY ? "" : " (click an edge to follow another)"}`;
   div("tg-formula").textContent = "W_new = W_old \u2212 lr \u00D7 dL/dW";
   if (frame.step === 0 || !finite(u.grad)) {
     div("tg-where").textContent = frame.step === 0
@@ -652,7 +659,10 @@ function renderUpdate(frame) {
   text(f, " \u2212 ");
   num(f, u.lr, "lr");
   text(f, " \u00D7 ");
+  const negative = finite(u.grad) && u.grad < 0;
+  if (negative) text(f, "(");
   num(f, u.grad, "grad");
+  if (negative) text(f, ")");
   if (u.note || finite(u.delta)) {
     const d = div("tg-where");
     text(d, (u.note ? u.note + " " : "") + "actual change: ");
