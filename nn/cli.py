@@ -1,4 +1,4 @@
-"""The ``tapegrad`` command: ``train`` an MLP on a toy data set, ``predict`` with a saved one."""
+"""The ``tapegrad`` command: ``train`` an MLP, ``predict`` with it, ``serve`` the playground."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from io import BytesIO
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -26,12 +27,24 @@ from nn.io import ModelFileError, write_atomically
 from nn.layers import ACTIVATIONS, INITS, MLP, input_size
 from nn.module import Module, load, read_meta
 from nn.optim import OPTIMIZERS, SGD, Adam, AdamW, Optimizer
+from nn.schedules import Schedule
 from nn.train import LOSS_NAMES, DivergenceError, History, accuracy, fit, predict_class
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["EXIT_STATUS", "OUTPUTS", "build_parser", "main"]
+__all__ = [
+    "EXIT_STATUS",
+    "OUTPUTS",
+    "Training",
+    "UsageError",
+    "build_parser",
+    "explain_page",
+    "main",
+    "parse_train",
+    "prepare_training",
+    "training_meta",
+]
 
 DEFAULT_LR = {"sgd": 1.0, "adam": 0.05, "adamw": 0.05}
 """Learning rate when ``--lr`` is not given (SGD's is micrograd's demo's)."""
@@ -44,6 +57,7 @@ OUTPUTS = (
     "explain.html",
     "model.pt",
     "model.onnx",
+    "training.html",
     "model.json",
 )
 """The files ``tapegrad train`` writes into ``--out`` (model.json last)."""
@@ -67,7 +81,9 @@ step 99 (micrograd's lr = 1.0 - 0.9*k/100). The summary prints the first and las
 actually used. The pictures show the training example with the largest loss
 under the trained model: graph.svg its computation graph from the inputs to the
 loss (weights as constants), network.svg the network with that example's
-gradients, explain.html its forward and backward pass, node by node."""
+gradients, explain.html its forward and backward pass, node by node. With
+--html, training.html replays the run in a browser: the views of `tapegrad
+serve` (boundary, curves, network, one weight's update) with a step slider."""
 
 _TRAIN_EPILOG = f"""\
 CSV files (--csv): one example per row, the feature columns first and the class
@@ -89,8 +105,8 @@ Outputs are written into a hidden folder inside --out and moved into place once
 all of them are ready, model.json last: a run that fails leaves --out as it was.
 A run that diverges writes loss.png (the loss up to the step where it diverged,
 marked in red) and no model.json. After a run, --out holds only that run's
-outputs: a loss.png, decision_boundary.png, graph.svg, network.svg, explain.html or
-model.json left by an earlier run and not written again is removed.
+outputs: a loss.png, decision_boundary.png, graph.svg, network.svg, explain.html,
+training.html or model.json left by an earlier run and not written again is removed.
 
 {EXIT_STATUS}"""
 
@@ -103,6 +119,32 @@ list means the index of its largest score; a model trained on a CSV file with
 class names answers with the name."""
 
 
+REPLAY_FRAMES = 200
+"""training.html records the views at most this many times (and at the last step)."""
+
+_SERVE_DESCRIPTION = """\
+Start the playground, a local web app in which you train an MLP live with this
+engine: choose the data set (a built-in one or a CSV you upload), hidden layers,
+activation, loss, optimizer, learning rate, batch size and seed; press play,
+pause or step once; change the learning rate while it runs. The page shows the
+decision boundary with the points, the loss and accuracy curves, the network
+with its weights and gradients, one example's computation graph, and one
+weight's update W_new = W_old - lr * dL/dW, all computed in Python by tapegrad.
+The options take the names and values of `tapegrad train`; a run's learning rate
+stays constant (no schedule), and it stops after 100000 steps."""
+
+_SERVE_EPILOG = f"""\
+The server listens on 127.0.0.1 (this machine only) unless --host says otherwise,
+answers only requests addressed to it by name (127.0.0.1, localhost, [::1] or
+--host, with the port), refuses writes from other web sites, serves no file but
+its page, and limits each run: at most 2000 examples (and CSV rows), hidden
+layers of at most 64 neurons, at most 4 hidden layers, 10 classes. A run that
+no page has asked about for 3 minutes pauses, and is forgotten after 10; at
+most 8 runs are kept (one per browser tab). Ctrl-C stops the server.
+
+{EXIT_STATUS}"""
+
+
 def _fail(message: str) -> int:
     """Report a runtime failure as one line on stderr; the exit status is 1."""
     print(f"tapegrad: error: {' '.join(message.split())}", file=sys.stderr)
@@ -113,12 +155,27 @@ class _RunError(Exception):
     """A failure while running (not a usage error): one line on stderr, exit status 1."""
 
 
+class UsageError(ValueError):
+    """A bad option or value, found before any work is done (exit status 2).
+
+    ``str(error)`` is the one-line message the command prints after
+    ``tapegrad: error:``; the playground shows the same line for a bad option.
+
+    Attributes:
+        prog: The command it belongs to (``tapegrad train``), for the
+            ``(see ... --help)`` hint.
+    """
+
+    def __init__(self, message: str, prog: str = "tapegrad") -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a bad option gives one line on stderr (and exit status 2)."""
+    """argparse, but a bad option raises UsageError: ``main`` prints one line, exit status 2."""
 
     def error(self, message: str) -> NoReturn:
-        message = " ".join(_suggest_choice(message).split())
-        self.exit(2, f"tapegrad: error: {message} (see {self.prog} --help)\n")
+        raise UsageError(" ".join(_suggest_choice(message).split()), self.prog)
 
 
 _INVALID_CHOICE = re.compile(r"invalid choice: '(?P<got>[^']*)' \(choose from (?P<choices>.*)\)")
@@ -216,6 +273,13 @@ def _hidden_sizes(text: str) -> list[int]:
     return sizes
 
 
+def _port(text: str) -> int:
+    value = _integer(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port from 0 to 65535, got {value}")
+    return value
+
+
 def _finite_float(text: str) -> float:
     value = data.parse_number(text)
     if value is None:
@@ -241,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     except PackageNotFoundError:
         release = "unknown"
     parser.add_argument("--version", action="version", version=f"tapegrad {release}")
-    commands = parser.add_subparsers(dest="command", metavar="{train,predict}", required=True)
+    commands = parser.add_subparsers(dest="command", metavar="{train,predict,serve}", required=True)
 
     train = commands.add_parser(
         "train",
@@ -301,7 +365,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="output folder (default out/); after the run it holds only this run's outputs",
     )
     o.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    o.add_argument("--no-plots", action="store_true", help="write only model.json")
+    o.add_argument(
+        "--no-plots", action="store_true", help="write only model.json (and training.html)"
+    )
+    o.add_argument(
+        "--html",
+        action="store_true",
+        help="also write training.html: a replay of the run (the playground's views, recorded "
+        f"at up to {REPLAY_FRAMES} steps, with a step slider) that opens from disk, no server",
+    )
     o.add_argument(
         "--export",
         choices=("torch", "onnx"),
@@ -330,8 +402,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="the example's features: as many plain decimal numbers as the model has "
         "inputs, e.g. 0.5 -1.2 for a model trained on 2-D data",
     )
+    serve = commands.add_parser(
+        "serve",
+        help="the playground: train a network live in the browser, on this engine",
+        description=_SERVE_DESCRIPTION,
+        epilog=_SERVE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument(
+        "--port", type=_port, default=8765, help="TCP port (default 8765; 0: any free port)"
+    )
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only)",
+    )
+    serve.add_argument(
+        "--no-browser", action="store_true", help="do not open the page in a web browser"
+    )
     train.set_defaults(run=_train, parser=train)
     predict.set_defaults(run=_predict, parser=predict)
+    serve.set_defaults(run=_serve, parser=serve)
     return parser
 
 
@@ -382,6 +473,8 @@ def _check_out(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
     except OSError as exc:
         parser.error(f"cannot create --out folder {out!r}: {exc.strerror or exc}")
     names = ["model.json"] if args.no_plots else list(OUTPUTS)
+    if args.html:
+        names.append("training.html")
     for name in names:
         if os.path.isdir(os.path.join(out, name)):
             parser.error(
@@ -516,21 +609,10 @@ EXPLAIN_MAX_NODES = 120
 """explain.html shows at most this many Values of the example's graph."""
 
 
-def _example_loss(out: Value | list[Value], label: int, loss: str) -> Value:
-    """One example's loss, as training computes it (without the L2 penalty)."""
-    if isinstance(out, list):
-        return losses.cross_entropy(out, label)
-    if loss in ("bce", "binary_cross_entropy"):
-        return losses.binary_cross_entropy(out, float(label > 0))
-    if loss == "mse":
-        return losses.mse(out, 1.0 if label > 0 else -1.0)
-    return losses.hinge(out, 1.0 if label > 0 else -1.0)
-
-
 def _hardest_example(model: MLP, X: Any, y: list[int], loss: str) -> tuple[int, float]:
     """The index and loss of the example with the largest loss under `model` (ties: the first)."""
     with no_grad():
-        scores = [_example_loss(model(list(x)), label, loss).data for x, label in zip(X, y)]
+        scores = [losses.example_loss(model(list(x)), label, loss).data for x, label in zip(X, y)]
     k = max(range(len(scores)), key=lambda i: (scores[i], -i))
     return k, scores[k]
 
@@ -570,7 +652,7 @@ def _frozen_forward(model: MLP, x: Sequence[float], label: int, loss: str) -> Va
             v.label = ("out" if len(h) == 1 else f"out{j}") if last else f"h{i + 1}.{j}"
             if v._op != "dot":  # the activation's operand: the weighted sum z = w . x + b
                 v._prev[0].label = f"z{i + 1}.{j}"
-    example_loss = _example_loss(h[0] if len(h) == 1 else h, label, loss)
+    example_loss: Value = losses.example_loss(h[0] if len(h) == 1 else h, label, loss)
     example_loss.label = "loss"
     return example_loss
 
@@ -601,7 +683,7 @@ def _draw_network(model: MLP, x: Sequence[float], label: int, loss: str) -> tupl
         from nn.network import draw_network
 
         model.zero_grad()
-        _example_loss(model(list(x)), label, loss).backward()
+        losses.example_loss(model(list(x)), label, loss).backward()
         graph = draw_network(model, list(x))
     except ImportError:
         return "", "network.svg skipped: the graphviz package is missing (pip install graphviz)"
@@ -610,17 +692,101 @@ def _draw_network(model: MLP, x: Sequence[float], label: int, loss: str) -> tupl
     return _render(graph, "network.svg")
 
 
-def _explain_page(model: MLP, x: Sequence[float], label: int, loss: str) -> str:
-    """explain.html: the example's forward and backward pass, to step through in a browser."""
+def explain_page(
+    model: Module, x: Sequence[float], label: int, loss: str, lr: float | None = None
+) -> str:
+    """explain.html: one example's forward and backward pass, to step through in a browser.
+
+    Args:
+        model: The model, at its current weights.
+        x: The example's features.
+        label: Its class label.
+        loss: The loss name (``losses.example_loss``).
+        lr: A learning rate: the page then also shows each weight's update.
+
+    Returns:
+        The page (``autograd.explain(...).html()``), at most ``EXPLAIN_MAX_NODES`` Values.
+    """
     from autograd import explain
 
     inputs = [Value(v, label=f"x{i}") for i, v in enumerate(x)]
-    example_loss = _example_loss(model(inputs), label, loss)
+    example_loss: Value = losses.example_loss(model(inputs), label, loss)
     example_loss.label = "loss"
-    return explain(example_loss, max_nodes=EXPLAIN_MAX_NODES).html()
+    return explain(example_loss, max_nodes=EXPLAIN_MAX_NODES, lr=lr).html()
 
 
-def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+@dataclass
+class Training:
+    """A training run as the ``train`` options describe it, ready for ``fit``.
+
+    Attributes:
+        X: The examples.
+        y: Their class labels, ``0..k-1``.
+        labels: What each class stands for (the CSV's names, or its integers).
+        what: One line describing the data.
+        model: The MLP, with its initial weights.
+        optimizer: The optimizer over ``model``'s parameters, at ``lr``.
+        lr: The learning rate at step 0.
+        steps: The number of steps of the run.
+        batch_size: Examples per step, or None for all of them.
+        schedule: The learning rate at each step.
+        args: The options it was built from.
+    """
+
+    X: list[list[float]]
+    y: list[int]
+    labels: list[Any]
+    what: str
+    model: MLP
+    optimizer: Optimizer
+    lr: float
+    steps: int
+    batch_size: int | None
+    schedule: Schedule
+    args: argparse.Namespace
+
+
+def parse_train(argv: Sequence[str]) -> argparse.Namespace:
+    """The options of ``tapegrad train`` from its arguments (``["--lr", "0.1"]``).
+
+    Args:
+        argv: The arguments after ``train``.
+
+    Returns:
+        The parsed options.
+
+    Raises:
+        UsageError: A bad option or value, with the command's one-line message.
+    """
+    args = build_parser().parse_args(["train", *argv])
+    return args
+
+
+def _step_count(
+    n_examples: int, steps: int | None, epochs: int | None, batch_size: int | None
+) -> int:
+    """The number of updates of a run, as ``fit`` counts them (the one place the CLI counts)."""
+    if epochs is not None:
+        return epochs * (1 if batch_size is None else math.ceil(n_examples / batch_size))
+    return 100 if steps is None else steps
+
+
+def prepare_training(args: argparse.Namespace) -> Training:
+    """Data, model, optimizer and schedule from the ``train`` options, every check done.
+
+    ``tapegrad train`` and the playground (``nn.playground``) both build their
+    runs here, so a bad value gets the same one-line message in both.
+
+    Args:
+        args: Options from :func:`parse_train`.
+
+    Returns:
+        The run, not yet trained.
+
+    Raises:
+        UsageError: The options do not fit together or the data cannot be used.
+    """
+    parser: argparse.ArgumentParser = args.parser
     X, raw_y, classes, what = _load_data(args, parser)
     if classes is None:
         labels: list[Any] = sorted(set(raw_y))
@@ -640,11 +806,34 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     batch_size = args.batch_size
     if batch_size is not None and batch_size > len(X):
         batch_size = None  # a batch cannot hold more examples than there are
-    if args.epochs is not None:
-        per_epoch = 1 if batch_size is None else math.ceil(len(X) / batch_size)
-        steps = args.epochs * per_epoch
-    else:
-        steps = args.steps if args.steps is not None else 100
+    steps = _step_count(len(X), args.steps, args.epochs, batch_size)
+    model = MLP(
+        n_features,
+        [*args.hidden, n_outputs],
+        activation=args.activation,
+        init=args.init,
+        rng=random.Random(args.seed),  # = micrograd's weights after random.seed(seed)
+    )
+    return Training(
+        X=[list(map(float, x)) for x in X],
+        y=list(y),
+        labels=labels,
+        what=what,
+        model=model,
+        optimizer=_make_optimizer(args, model, lr),
+        lr=lr,
+        steps=steps,
+        batch_size=batch_size,
+        schedule=schedules.get(args.schedule, lr, steps),
+        args=args,
+    )
+
+
+def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    run = prepare_training(args)
+    X, y, labels, model, optimizer = run.X, run.y, run.labels, run.model, run.optimizer
+    steps, batch_size, schedule = run.steps, run.batch_size, run.schedule
+    n_features, n_classes = len(X[0]), len(labels)
     _check_out(args, parser)
     if args.export is not None:
         import importlib.util
@@ -655,16 +844,8 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 f"--export {args.export} needs the `{module}` package; install it with: "
                 f"pip install 'tapegrad[{args.export}]'"
             )
+    replay = _replay_recorder(run) if args.html else None
 
-    model = MLP(
-        n_features,
-        [*args.hidden, n_outputs],
-        activation=args.activation,
-        init=args.init,
-        rng=random.Random(args.seed),  # = micrograd's weights after random.seed(seed)
-    )
-    optimizer = _make_optimizer(args, model, lr)
-    schedule = schedules.get(args.schedule, lr, steps)
     penalty = f" + {args.l2:g} * sum(W^2)" if args.l2 else ""
     if batch_size is not None:
         batch = f"batches of {batch_size}"
@@ -673,7 +854,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     else:
         batch = "full batch"
     print(f"tapegrad train: {model!r}, {len(model.parameters())} parameters")
-    print(f"  data       {what}, {n_features} features, {n_classes} classes")
+    print(f"  data       {run.what}, {n_features} features, {n_classes} classes")
     if labels != list(range(n_classes)):
         print("  classes    " + ", ".join(f"{k} = {name}" for k, name in enumerate(labels)))
     print(f"  loss       {args.loss}{penalty}")
@@ -700,26 +881,64 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             l2=args.l2,
             progress=not args.no_progress,
             seed=args.seed,
+            callback=replay,
             compiled=args.compiled,
         )
     except DivergenceError as exc:
-        return _write_diverged(args, exc)
+        return _write_diverged(args, exc, _replay_page(replay, exc.history, exc))
     seconds = time.perf_counter() - start
-    train_acc = accuracy(model, X, y)
+    meta = training_meta(run, history)
     print(
         f"done in {seconds:.1f} s: loss {history.loss[-1]:.4f} at the last step, "
-        f"training accuracy {train_acc:.1%}; the learning rate went from "
+        f"training accuracy {meta['training_accuracy']:.1%}; the learning rate went from "
         f"{history.lr[0]:g} (step 0) to {history.lr[-1]:g} (step {len(history) - 1})"
     )
-    meta = {
-        "loss": args.loss,
-        "labels": labels,
-        "dataset": args.csv or args.dataset,
+    page = _replay_page(replay, history, None)
+    return _write_outputs(args, model, X, y, history, meta, page)
+
+
+def training_meta(run: Training, history: History) -> dict[str, Any]:
+    """What model.json records about the run that trained it (``Module.save``'s ``meta``).
+
+    Args:
+        run: The run.
+        history: Its history so far.
+
+    Returns:
+        The loss, the class labels, the data set, the steps taken, the last loss
+        and the accuracy on the training data now.
+    """
+    return {
+        "loss": run.args.loss,
+        "labels": run.labels,
+        "dataset": run.args.csv or run.args.dataset,
         "steps": len(history),
-        "final_loss": history.loss[-1],
-        "training_accuracy": train_acc,
+        "final_loss": history.loss[-1] if len(history) else None,
+        "training_accuracy": accuracy(run.model, run.X, run.y),
     }
-    return _write_outputs(args, model, X, y, history, meta)
+
+
+def _replay_recorder(run: Training) -> Callable[[int, History], None] | None:
+    """fit's callback recording the frames of training.html (None for data that is not 2-D)."""
+    if len(run.X[0]) != 2:
+        return None
+    from nn.playground import Recorder
+
+    return Recorder(run, every=math.ceil(run.steps / REPLAY_FRAMES))
+
+
+def _replay_page(
+    recorder: Callable[[int, History], None] | None,
+    history: History,
+    diverged: DivergenceError | None,
+) -> str | None:
+    """training.html from the recorded frames (None when nothing was recorded)."""
+    from nn.playground import Recorder, replay_html
+
+    if not isinstance(recorder, Recorder):
+        return None
+    recorder.finish(history, diverged)
+    return replay_html(recorder.options(), recorder.frames)
 
 
 def _report(written: list[str], removed: list[str]) -> None:
@@ -735,10 +954,12 @@ def _write_outputs(
     y: list[int],
     history: History,
     meta: dict[str, Any],
+    page: str | None,
 ) -> int:
-    notes = []
+    notes: list[str] = []
     try:
         with _Outputs(args.out) as outputs:
+            _write_replay(args, outputs, page, notes)
             if not args.no_plots:
                 from nn.plot import plot_decision_boundary
 
@@ -756,7 +977,7 @@ def _write_outputs(
                         outputs.write(name, svg)
                     else:
                         notes.append(note)
-                outputs.write("explain.html", _explain_page(model, x, y[k], args.loss))
+                outputs.write("explain.html", explain_page(model, x, y[k], args.loss))
                 notes.append(
                     f"graph.svg, network.svg and explain.html show example {k} "
                     f"(loss {largest:.4g}, the largest under the trained model)"
@@ -773,19 +994,45 @@ def _write_outputs(
     return 0
 
 
-def _write_diverged(args: argparse.Namespace, exc: DivergenceError) -> int:
-    """Keep the loss curve of a diverged run (the lesson), and no model.json."""
+def _write_replay(
+    args: argparse.Namespace, outputs: _Outputs, page: str | None, notes: list[str]
+) -> None:
+    """Stage training.html (``--html``), or say why it was skipped."""
+    if page is not None:
+        outputs.write("training.html", page)
+    elif args.html:
+        notes.append("training.html skipped: the replay draws 2-D data, and this data is not")
+
+
+def _write_diverged(args: argparse.Namespace, exc: DivergenceError, page: str | None) -> int:
+    """Keep the loss curve (and replay) of a diverged run (the lesson), and no model.json."""
     message = str(exc)
+    notes: list[str] = []
     try:
         with _Outputs(args.out) as outputs:
+            _write_replay(args, outputs, page, notes)
             if not args.no_plots:
                 outputs.write("loss.png", _loss_png(exc.history, diverged_at=exc.step))
             written, removed = outputs.publish()
     except _RunError as err:
         return _fail(f"{message}; also {err}")
     _report(written, removed)
+    for note in notes:
+        print(note)
     print(f"training diverged at step {exc.step}: no model.json written", flush=True)
     return _fail(message)
+
+
+def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from nn.serve import serve
+
+    try:
+        return serve(args.host, args.port, open_browser=not args.no_browser)
+    except OSError as exc:
+        parser.error(
+            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; "
+            "choose another --port (or --host)"
+        )
 
 
 def _predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -843,14 +1090,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         found before any work is done; 130 when interrupted.
     """
     parser = build_parser()
-    _unknown_option(sys.argv[1:] if argv is None else argv, parser)
-    args, extras = parser.parse_known_args(argv)
-    if extras:
-        target = getattr(args, "parser", parser)
-        target.error(_unrecognized(extras, target))
     try:
+        _unknown_option(sys.argv[1:] if argv is None else argv, parser)
+        args, extras = parser.parse_known_args(argv)
+        if extras:
+            target = getattr(args, "parser", parser)
+            target.error(_unrecognized(extras, target))
         status: int = args.run(args, args.parser)
         return status
+    except UsageError as exc:
+        parser.exit(2, f"tapegrad: error: {exc} (see {exc.prog} --help)\n")
     except _RunError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:

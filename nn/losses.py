@@ -15,8 +15,10 @@ from autograd import Value, ops
 
 __all__ = [
     "LOSSES",
+    "LOSS_ALIASES",
     "binary_cross_entropy",
     "cross_entropy",
+    "example_loss",
     "hinge",
     "l2",
     "mse",
@@ -217,3 +219,50 @@ LOSSES: dict[str, Callable[[Any, Any], Any]] = {
     "cross_entropy": cross_entropy,
 }
 """The losses by name (the names ``nn.fit`` and ``tapegrad train --loss`` accept)."""
+
+
+LOSS_ALIASES = {"bce": "binary_cross_entropy"}
+"""Short names the CLI and ``nn.fit`` also accept."""
+
+
+def example_loss(output: Any, label: int | float, loss: str) -> Any:
+    """One example's loss for a class label, as ``nn.fit`` trains with it (without the l2 term).
+
+    The label becomes the target the loss wants, as ``fit`` turns its ``y``
+    into targets: -1/+1 for ``hinge`` and ``mse`` and 0/1 for
+    ``binary_cross_entropy`` (a label > 0 is class 1), the class index for
+    ``cross_entropy``.
+
+    Args:
+        output: The model's output for the example: one score (a Value or a
+            number), or for ``cross_entropy`` the list of class scores.
+        label: The example's class label (0/1 or -1/+1, or an index).
+        loss: A loss name: ``hinge``, ``mse``, ``binary_cross_entropy``
+            (``bce``) or ``cross_entropy``.
+
+    Returns:
+        The loss (a Value if the output holds Values, else a float).
+
+    Raises:
+        ValueError: An unknown loss name, or an output that does not fit the loss
+            (a list for a single-score loss, one score for ``cross_entropy``).
+    """
+    name = LOSS_ALIASES.get(loss, loss)
+    if name not in LOSSES:
+        choices = ", ".join([*LOSSES, *LOSS_ALIASES])
+        raise ValueError(f"unknown loss {loss!r}; choose from {choices}")
+    if name == "cross_entropy":
+        if not _is_batch(output):
+            raise ValueError(
+                "example_loss: cross_entropy needs the list of class scores, got one score"
+            )
+        return cross_entropy(list(output), int(label))
+    if _is_batch(output):
+        raise ValueError(
+            f"example_loss: {name} needs one score, got a list of {len(output)}; "
+            "use cross_entropy for a list of class scores"
+        )
+    if name == "binary_cross_entropy":
+        return binary_cross_entropy(output, 1.0 if label > 0 else 0.0)
+    target = 1.0 if label > 0 else -1.0
+    return hinge(output, target) if name == "hinge" else mse(output, target)
