@@ -132,12 +132,12 @@ class PlaygroundServer(ThreadingHTTPServer):
         if ":" in host:
             self.address_family = socket.AF_INET6
         self.host = host
-        super().__init__((host, port), _Handler)
         self.idle_stop = idle_stop
         self.idle_drop = idle_drop
         self.runs: dict[str, _Live] = {}
         self.runs_lock = threading.Lock()
-        self._closing = threading.Event()
+        self._closing = threading.Event()  # before binding: a failed bind calls server_close
+        super().__init__((host, port), _Handler)
         self._janitor = threading.Thread(target=self._tidy, name="tapegrad-janitor", daemon=True)
         self._janitor.start()
 
@@ -260,6 +260,10 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 30  # seconds a client may take to send its request
 
+    def version_string(self) -> str:
+        """The Server header: the name only."""
+        return self.server_version
+
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the page polls ten times a second; errors are logged by _answer."""
 
@@ -267,6 +271,8 @@ class _Handler(BaseHTTPRequestHandler):
         """http.server's own errors (a malformed request line, ...) as JSON too."""
         text = message or self.responses.get(code, ("error",))[0]
         self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # the request line did not parse: answer in 1.x
+            self.request_version = "HTTP/1.0"
         self._send(code, _json({"error": " ".join(str(text).split())}), "application/json")
 
     def do_GET(self) -> None:
