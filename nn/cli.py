@@ -135,12 +135,14 @@ stays constant (no schedule), and it stops after 100000 steps."""
 
 _SERVE_EPILOG = f"""\
 The server listens on 127.0.0.1 (this machine only) unless --host says otherwise,
-answers only requests addressed to it by name (127.0.0.1, localhost, [::1] or
---host, with the port), refuses writes from other web sites, serves no file but
-its page, and limits each run: at most 2000 examples (and CSV rows), hidden
-layers of at most 64 neurons, at most 4 hidden layers, 10 classes. A run that
-no page has asked about for 3 minutes pauses, and is forgotten after 10; at
-most 8 runs are kept (one per browser tab). Ctrl-C stops the server.
+answers only requests whose Host header is its own address (127.0.0.1, localhost,
+[::1] or --host, with the port; against DNS rebinding), refuses writes from other
+web sites (a foreign Origin), serves no file but its page, reads request bodies of
+at most 1 MiB, and limits each run: at most 2000 examples (and CSV rows), at most
+4 hidden layers of at most 64 neurons, 10 classes, 100000 steps. A run that no
+page has asked about for 3 minutes pauses, and is forgotten after 10; at most 8
+runs are kept (one per browser tab). Errors reach the page as one line, never a
+traceback. Ctrl-C stops the server.
 
 {EXIT_STATUS}"""
 
