@@ -163,9 +163,20 @@ def _ms(r: dict[str, Any], task: str, mode: str) -> float:
     return median(r["times"][task][mode]) * 1e3
 
 
+def _paired(r: dict[str, Any], task: str, mode: str, base: str, base_mode: str) -> float:
+    """Median over the rounds of task / base, each round's two calls taken side by side.
+
+    Pairing the calls of one round cancels what the machine did in between
+    rounds (a noisy neighbour, a frequency change) better than a ratio of
+    two medians would.
+    """
+    xs, ys = r["times"][task][mode], r["times"][base][base_mode]
+    return median([x / y for x, y in zip(xs, ys, strict=True)])
+
+
 def _norm(r: dict[str, Any], task: str, mode: str) -> float:
-    """The task's median in units of its process's reference (GC off)."""
-    return _ms(r, task, mode) / _ms(r, "float_loop", "gc_off")
+    """The task's time in units of its process's reference (GC off), paired by round."""
+    return _paired(r, task, mode, "float_loop", "gc_off")
 
 
 @dataclass
@@ -233,7 +244,7 @@ def figures(runs: dict[tuple[str, str], dict[str, Any]], judge: bool = True) -> 
         )
     for mode, word in (("gc_on", "GC on"), ("gc_off", "GC off")):
         t = runs["tapegrad", "demo"]
-        v = _ms(t, "eager", mode) / _ms(t, "float_loop", mode)
+        v = _paired(t, "eager", mode, "float_loop", mode)
         add(
             f"a.eager_vs_float_loop.{mode}",
             f"demo step: eager / float loop (slower by), {word}",
@@ -377,7 +388,7 @@ def figures(runs: dict[tuple[str, str], dict[str, Any]], judge: bool = True) -> 
     )
     for w in ws:
         for mode, word in (("gc_on", "GC on"), ("gc_off", "GC off")):
-            v = _ms(widths, f"compiled_w{w}", mode) / _ms(widths, f"float_loop_w{w}", mode)
+            v = _paired(widths, f"compiled_w{w}", mode, f"float_loop_w{w}", mode)
             target, ok = ("<= 1x", v <= 1.0) if int(w) >= 64 else ("", None)
             add(
                 f"e.compiled_vs_float_loop.w{w}.{mode}",
@@ -434,7 +445,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"Each engine in its own process; median of {c['reps']} interleaved calls per GC mode, "
         f"a full collection before each; weights frozen (no optimizer update is timed, "
         f"every call returns the same loss); ratios across processes through the "
-        f"hand-written float loop timed in each (GC off){quick}.",
+        f"hand-written float loop timed in each (GC off), paired by round{quick}.",
         "",
         f"Demo step: MLP(2, {list(c['demo_sizes'])}), {c['demo_points']} moons points, "
         f"hinge + 1e-4 L2, forward + backward:",
@@ -458,8 +469,18 @@ def markdown(result: dict[str, Any]) -> str:
         mark = "" if f["met"] is None else ("met" if f["met"] else "**missed**")
         shown = Figure(**f).shown()
         lines.append(f"| {f['what']} | {shown} | {f['target']} | {mark} |")
-    lines += ["", "Reference (hand-written float loop) in each process, ms, GC off:", ""]
-    lines.append(", ".join(f"{k} {v:.3f}" for k, v in result["reference_ms"].items()))
+    lines += [
+        "",
+        "Reference (hand-written float loop) in each process, median ms with GC off "
+        "(1-minute load average when the process ended):",
+        "",
+    ]
+    lines.append(
+        ", ".join(
+            f"{k} {v:.3f} ({result['runs'][k]['load_average']['after'][0]:.1f})"
+            for k, v in result["reference_ms"].items()
+        )
+    )
     return "\n".join(lines)
 
 
@@ -529,7 +550,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "modes": "gc_on: collector enabled while timed; gc_off: disabled while timed",
             "statistic": "median per task and mode",
             "frozen_weights": "no optimizer update inside (or outside) the timed calls",
-            "cross_process_ratio": "median / median of the process's float loop (GC off)",
+            "ratio": "median over rounds of task / the process's float loop (GC off), "
+            "paired by round; within a process, task / its float loop in the same mode",
         },
         "demo_step": demo_table(runs),
         "figures": [vars(f) for f in figures(runs, judge=not args.quick)],

@@ -476,6 +476,7 @@ def run(engine: str, workload: str, cfg: Config, reps: int) -> dict[str, Any]:
             f"engine {engine!r} does not run workload {workload!r}; "
             f"choose from {', '.join(f'{w}: {e}' for w, es in WORKLOADS.items() for e in es)}"
         )
+    load_before = os.getloadavg()
     weights, X, Y = _demo_data(cfg)
     reference, reference_grads = ref.float_step(weights, X, Y)
     tasks: dict[str, Task] = {"float_loop": reference}
@@ -523,6 +524,7 @@ def run(engine: str, workload: str, cfg: Config, reps: int) -> dict[str, Any]:
         "extra": extra,
         "loaded": {m: m in sys.modules for m in ("torch", "numpy", "autograd", "micrograd")},
         "pid": os.getpid(),
+        "load_average": {"before": load_before, "after": os.getloadavg()},
         "gc_threshold": gc.get_threshold(),
     }
 

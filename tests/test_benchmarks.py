@@ -177,3 +177,9 @@ def test_the_agreement_check_names_the_engines_that_disagree() -> None:
 def test_a_workload_an_engine_does_not_run_is_refused() -> None:
     with pytest.raises(ValueError, match="engine 'slots' does not run workload 'demo'"):
         worker.run("slots", "demo", worker.QUICK, 1)
+
+
+def test_cross_process_ratios_pair_each_round_with_its_reference() -> None:
+    """A round the machine ran slow (ref 10 ms instead of 1) does not tilt the ratio."""
+    r = {"times": {"float_loop": {"gc_off": [1.0, 10.0, 1.0]}, "t": {"gc_on": [2.0, 20.0, 30.0]}}}
+    assert run._norm(r, "t", "gc_on") == 2.0  # the ratio of the medians would say 20
