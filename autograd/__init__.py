@@ -15,7 +15,7 @@ from autograd import _clash  # first: is `nn` tapegrad's too? (README "Import na
 _clash.check()
 
 from autograd import ops
-from autograd.compile import compile
+from autograd.compiler import Program, compile
 from autograd.engine import Value, detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from autograd.explainer import Explanation, explain
 from autograd.functional import grad, hessian, value_and_grad
@@ -29,6 +29,7 @@ __all__ = [
     "GradcheckError",
     "GraphvizNotFoundError",
     "Op",
+    "Program",
     "Value",
     "compile",
     "custom_op",

@@ -2,11 +2,19 @@
 
 Each op is declared with the public `@custom_op` mechanism, exactly as a user
 would declare one. A derivative rule `rule(g, ans, *args)` returns
-`g * d(op)/d(arg)`, written with differentiable operations: called with floats
-during an ordinary backward pass it computes numbers; called with Values under
-`backward(create_graph=True)` it records a graph, which is how higher-order
-derivatives come for free. Every op here is also a plain function:
-`ops.cos(0.5)` returns a float, `ops.cos(Value(0.5))` a Value.
+`g * d(op)/d(arg)`. Forwards and rules are written once, branch-free, with the
+primitives of `autograd.trace` (`where`, `eq`, `exp`, ...) and Python's
+operators, so that the same body runs on floats (the eager passes), on Values
+(`backward(create_graph=True)` records the rule as a graph: higher orders come
+for free), on numpy arrays and on the tracer's symbols (`compile` writes the
+traced expressions out as code). A domain check, where an op has one, is a
+float-only guard at the top of the forward: the error messages come from
+there, and the other interpreters skip it. Every op here is also a plain
+function: `ops.cos(0.5)` returns a float, `ops.cos(Value(0.5))` a Value.
+
+Written for `where`: both branches are computed before one is chosen, so a
+branch that cannot run at some points guards its operands itself
+(`log(where(x > 0.0, x, 1.0))`), and `==` is `eq` (on a Value `==` is identity).
 """
 
 from __future__ import annotations
@@ -18,22 +26,20 @@ from operator import mul as _fmul
 from typing import Any
 
 from autograd import engine as _engine
+from autograd import trace as _t
 from autograd.engine import Value
 from autograd.opdef import Op, custom_op
+from autograd.trace import eq, ne, where
 
 _INF = math.inf
-
-
-def _f(x: Any) -> float:
-    """The number inside x, for branching (a Value's == is identity, so compare floats)."""
-    return x.data if isinstance(x, Value) else float(x)
+_NAN = math.nan
 
 
 # --- arithmetic -------------------------------------------------------------
 
 
 @custom_op(symbol="+")
-def add(x: float, y: float) -> float:
+def add(x: Any, y: Any) -> Any:
     """x + y."""
     return x + y
 
@@ -45,7 +51,7 @@ add.defvjp(
 
 
 @custom_op(symbol="-")
-def sub(x: float, y: float) -> float:
+def sub(x: Any, y: Any) -> Any:
     """x - y."""
     return x - y
 
@@ -57,7 +63,7 @@ sub.defvjp(
 
 
 @custom_op(symbol="*")
-def mul(x: float, y: float) -> float:
+def mul(x: Any, y: Any) -> Any:
     """x * y."""
     return x * y
 
@@ -69,9 +75,9 @@ mul.defvjp(
 
 
 @custom_op(symbol="/", kinks=(0.0,))
-def div(x: float, y: float) -> float:
+def div(x: Any, y: Any) -> Any:
     """x / y; y must be nonzero."""
-    if y == 0.0:
+    if type(y) is float and y == 0.0 and type(x) is float:
         raise ZeroDivisionError(f"division by zero in {x!r} / {y!r}; the divisor must be nonzero")
     return x / y
 
@@ -83,7 +89,7 @@ div.defvjp(
 
 
 @custom_op(symbol="neg")
-def neg(x: float) -> float:
+def neg(x: Any) -> Any:
     """-x."""
     return -x
 
@@ -91,13 +97,8 @@ def neg(x: float) -> float:
 neg.defvjp(lambda g, ans, x: -g)  # d/dx (-x) = -1
 
 
-@custom_op(symbol="**", domain=(0.0, _INF))
-def pow(x: float, y: float) -> float:
-    """x ** y; a finite negative base needs an integer exponent, a zero base a non-negative one.
-
-    Infinite or NaN operands give C's (and PyTorch's) limits: (-inf) ** 0.5 = inf,
-    (-2) ** inf = inf, (-2) ** nan = nan.
-    """
+def _pow_check(x: float, y: float) -> None:
+    """pow's domain, for floats whose IEEE power is not finite: raise the op's error."""
     if -_INF < x < 0.0 and math.isfinite(y) and not y.is_integer():
         raise ValueError(
             f"pow is undefined for a negative base to a non-integer power: {x!r} ** {y!r}; "
@@ -107,12 +108,23 @@ def pow(x: float, y: float) -> float:
         raise ZeroDivisionError(
             f"pow divides by zero in {x!r} ** {y!r}; a zero base needs an exponent >= 0"
         )
-    try:
-        return float(x**y)
-    except OverflowError:
+    if math.isfinite(x) and math.isfinite(y):
         raise OverflowError(
             f"pow overflows in {x!r} ** {y!r}; the result exceeds the largest float"
-        ) from None
+        )
+
+
+@custom_op(symbol="**", domain=(0.0, _INF))
+def pow(x: Any, y: Any) -> Any:
+    """x ** y; a finite negative base needs an integer exponent, a zero base a non-negative one.
+
+    Infinite or NaN operands give C's (and PyTorch's) limits: (-inf) ** 0.5 = inf,
+    (-2) ** inf = inf, (-2) ** nan = nan.
+    """
+    r = _t.pow(x, y)
+    if type(r) is float and r - r != 0.0 and type(x) is float and type(y) is float:
+        _pow_check(x, y)  # r is inf or NaN: an error unless the operands explain it
+    return r
 
 
 def _pow_dx(g: Any, ans: Any, x: Any, y: Any) -> Any:
@@ -123,50 +135,39 @@ def _pow_dx(g: Any, ans: Any, x: Any, y: Any) -> Any:
     an overflowing product of finite factors is inf throughout backward, and
     `detect_anomaly()` names the op.
     """
-    xf, yf = _f(x), _f(y)
-    if yf == 0.0:
-        return g * 0.0
-    if xf == 0.0 and yf < 1.0:
-        return g * _INF
-    try:
-        power = xf ** (yf - 1.0)
-    except OverflowError:  # Python's ** raises where * and / give inf
-        odd = xf < 0.0 and (yf - 1.0) % 2.0 == 1.0
-        return g * y * (-_INF if odd else _INF)
-    if isinstance(x, Value) or isinstance(y, Value):
-        return g * y * x ** (y - 1.0)
-    return g * y * power
+    pole = eq(x, 0.0) & (y < 1.0)
+    power = _t.pow(where(pole, 1.0, x), y - 1.0)  # IEEE pow: overflow is +-inf
+    return where(eq(y, 0.0), g * 0.0, where(pole, g * _INF, g * y * power))
 
 
 def _pow_dy(g: Any, ans: Any, x: Any, y: Any) -> Any:
     """d/dy x^y = x^y log(x)   (0 at x = 0; undefined, NaN, for a negative base)"""
-    xf = _f(x)
-    if xf > 0.0:
-        return g * ans * log(x)
-    return g * 0.0 if xf == 0.0 else g * math.nan
+    positive = x > 0.0
+    logx = _t.log(where(positive, x, 1.0))
+    return where(positive, g * ans * logx, where(eq(x, 0.0), g * 0.0, g * _NAN))
 
 
 pow.defvjp(_pow_dx, _pow_dy)
 
 
 @custom_op(symbol="abs", kinks=(0.0,))
-def abs(x: float) -> float:
+def abs(x: Any) -> Any:
     """|x|."""
-    return builtins.abs(x)
+    return _t.fabs(x)
 
 
 # d/dx |x| = sign(x), 0 at 0 and at NaN (as PyTorch)
-abs.defvjp(lambda g, ans, x: g if x > 0.0 else (-g if x < 0.0 else g * 0.0))
+abs.defvjp(lambda g, ans, x: where(x > 0.0, g, where(x < 0.0, -g, g * 0.0)))
 
 
 # --- elementary functions ---------------------------------------------------
 
 
 @custom_op
-def exp(x: float) -> float:
+def exp(x: Any) -> Any:
     """e^x."""
     try:
-        return math.exp(x)
+        return _t.exp(x)
     except OverflowError:
         raise OverflowError(
             f"exp overflows for x = {x!r}; the result exceeds the largest float "
@@ -178,135 +179,144 @@ exp.defvjp(lambda g, ans, x: g * ans)  # d/dx e^x = e^x
 
 
 @custom_op(domain=(0.0, _INF))
-def log(x: float) -> float:
+def log(x: Any) -> Any:
     """Natural logarithm of x > 0."""
-    if x <= 0.0:
+    if type(x) is float and x <= 0.0:
         raise ValueError(f"log is undefined for x = {x!r}; inputs must be > 0")
-    return math.log(x)
+    return _t.log(x)
 
 
 log.defvjp(lambda g, ans, x: g / x)  # d/dx log x = 1 / x
 
 
 @custom_op(domain=(0.0, _INF))
-def sqrt(x: float) -> float:
+def sqrt(x: Any) -> Any:
     """Square root of x >= 0."""
-    if x < 0.0:
+    if type(x) is float and x < 0.0:
         raise ValueError(f"sqrt is undefined for x = {x!r}; inputs must be >= 0")
-    return math.sqrt(x)
+    return _t.sqrt(x)
 
 
-# d/dx sqrt x = 1 / (2 sqrt x), infinite at 0
-sqrt.defvjp(lambda g, ans, x: g / (2.0 * ans) if _f(ans) != 0.0 else g * _INF)
+@sqrt.defvjp
+def _sqrt_vjp(g: Any, ans: Any, x: Any) -> Any:
+    """d/dx sqrt x = 1 / (2 sqrt x), infinite at 0"""
+    nonzero = ne(ans, 0.0)
+    return where(nonzero, g / (2.0 * where(nonzero, ans, 1.0)), g * _INF)
 
 
-def _finite(name: str, x: float) -> float:
-    """x itself, or a ValueError naming the op for an infinite x (sin and cos have no limit)."""
-    if math.isinf(x):
+def _finite(name: str, x: Any) -> Any:
+    """x, or a ValueError naming the op for an infinite float x (sin and cos have no limit)."""
+    if type(x) is float and math.isinf(x):
         raise ValueError(f"{name} is undefined for x = {x!r}; inputs must be finite")
     return x
 
 
 @custom_op
-def sin(x: float) -> float:
+def sin(x: Any) -> Any:
     """sin x of a finite x (NaN gives NaN)."""
-    return math.sin(_finite("sin", x))
+    return _t.sin(_finite("sin", x))
 
 
 @sin.defvjp
 def _sin_vjp(g: Any, ans: Any, x: Any) -> Any:
     """d/dx sin x = cos x"""
-    return g * cos(x)
+    return g * _t.cos(x)
 
 
 @custom_op
-def cos(x: float) -> float:
+def cos(x: Any) -> Any:
     """cos x of a finite x (NaN gives NaN)."""
-    return math.cos(_finite("cos", x))
+    return _t.cos(_finite("cos", x))
 
 
 @cos.defvjp
 def _cos_vjp(g: Any, ans: Any, x: Any) -> Any:
     """d/dx cos x = -sin x"""
-    return -g * sin(x)
+    return -g * _t.sin(x)
 
 
 # --- activations --------------------------------------------------------------
 
 
 @custom_op
-def tanh(x: float) -> float:
+def tanh(x: Any) -> Any:
     """Hyperbolic tangent (math.tanh saturates to +-1 without overflow)."""
-    return math.tanh(x)
+    return _t.tanh(x)
 
 
 tanh.defvjp(lambda g, ans, x: g * (1.0 - ans * ans))  # d/dx tanh x = 1 - tanh(x)^2
 
 
 @custom_op
-def sigmoid(x: float) -> float:
-    """1 / (1 + e^-x), never exponentiating a large positive number."""
-    if x >= 0.0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
+def sigmoid(x: Any) -> Any:
+    """1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x) below: e^-|x| never overflows."""
+    e = _t.exp(-_t.fabs(x))
+    return where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 sigmoid.defvjp(lambda g, ans, x: g * ans * (1.0 - ans))  # d/dx s(x) = s(x) (1 - s(x))
 
 
 @custom_op(kinks=(0.0,))
-def relu(x: float) -> float:
+def relu(x: Any) -> Any:
     """max(0, x); NaN stays NaN (so a loss on NaN outputs is NaN, not 0)."""
-    return 0.0 if x <= 0.0 else x
+    return where(x <= 0.0, 0.0, x)
 
 
 # d/dx relu x = [x > 0]: 0 at 0, and g at NaN, as PyTorch (NaN <= 0 is false)
-relu.defvjp(lambda g, ans, x: g * 0.0 if x <= 0.0 else g)
+relu.defvjp(lambda g, ans, x: where(x <= 0.0, g * 0.0, g))
 
 
 @custom_op(kinks=(0.0,))
-def leaky_relu(x: float, slope: float) -> float:
+def leaky_relu(x: Any, slope: Any) -> Any:
     """x if x > 0 else slope * x (NaN gives NaN)."""
-    return x if x > 0.0 else slope * x
+    return where(x > 0.0, x, slope * x)
 
 
 leaky_relu.defvjp(
-    lambda g, ans, x, slope: g if x > 0.0 else g * slope,  # d/dx = 1 or slope (slope at 0)
-    lambda g, ans, x, slope: g * 0.0 if x > 0.0 else g * x,  # d/dslope = 0 or x
+    lambda g, ans, x, slope: where(x > 0.0, g, g * slope),  # d/dx = 1 or slope (slope at 0)
+    lambda g, ans, x, slope: where(x > 0.0, g * 0.0, g * x),  # d/dslope = 0 or x
 )
 
 
 @custom_op
-def softplus(x: float) -> float:
+def softplus(x: Any) -> Any:
     """log(1 + e^x) = max(x, 0) + log1p(e^-|x|), which never overflows.
 
     Exact everywhere; PyTorch's F.softplus instead returns x itself above its
     threshold of 20, which differs from this by less than 2.1e-9.
     """
-    return (x if x > 0.0 else 0.0) + math.log1p(math.exp(-builtins.abs(x)))
+    return where(x > 0.0, x, 0.0) + _t.log1p(_t.exp(-_t.fabs(x)))
 
 
-softplus.defvjp(lambda g, ans, x: g * sigmoid(x))  # d/dx softplus x = sigmoid x
+_sigmoid = _t.lift(sigmoid)
+softplus.defvjp(lambda g, ans, x: g * _sigmoid(x))  # d/dx softplus x = sigmoid x
 
 
 # --- n-ary ops: one node for a whole sum or dot product ------------------------
 
 
+def _total(terms: Sequence[Any]) -> Any:
+    """t0 + t1 + ... + tn, added in that order (builtins.sum's speed, no 0 to start from)."""
+    return builtins.sum(terms[1:], terms[0]) if terms else 0.0
+
+
 @custom_op(name="sum")
-def _sum(*xs: float) -> float:
+def _sum(*xs: Any) -> Any:
     """x0 + x1 + ... + xn."""
-    return float(builtins.sum(xs))
+    return _total(xs)
 
 
 _sum.defvjp_all(lambda g, ans, *xs: [g] * len(xs))  # d/dxi sum = 1
 
 
 @custom_op(name="dot")
-def _dot(*wx: float) -> float:
+def _dot(*wx: Any) -> Any:
     """w0 x0 + ... + wn xn, operands given as w0..wn, x0..xn."""
     n = len(wx) // 2
-    return float(builtins.sum(map(_fmul, wx[:n], wx[n:])))
+    if not n:
+        return 0.0
+    return builtins.sum(map(_fmul, wx[1:n], wx[n + 1 :]), wx[0] * wx[n])
 
 
 @_dot.defvjp_all
@@ -316,41 +326,57 @@ def _dot_vjp(g: Any, ans: Any, *wx: Any) -> list[Any]:
     return [g * x for x in wx[n:]] + [g * w for w in wx[:n]]
 
 
+def _largest(xs: Sequence[Any]) -> Any:
+    """The largest of xs, as a chain of comparisons (NaN operands are passed over)."""
+    m = xs[0]
+    for x in xs[1:]:
+        m = where(x > m, x, m)
+    return m
+
+
+def _lse_parts(xs: Sequence[Any]) -> tuple[Any, Any, list[Any]]:
+    """(logsumexp(xs), whether the largest is infinite, e^(xi - m) for each i).
+
+    m is the largest xi: e^(xi - m) <= 1 never overflows and their sum is >= 1.
+    Where m is infinite there is no finite shift: logsumexp is m itself (+inf
+    for any +inf, -inf when all are -inf), or NaN when a NaN is among them.
+    """
+    m = _largest(xs)
+    es = [_t.exp(x - m) for x in xs]
+    infinite = eq(_t.fabs(m), _INF)
+    nans = _total([where(ne(x, x), _NAN, 0.0) for x in xs])
+    return where(infinite, m + nans, m + _t.log(_total(es))), infinite, es
+
+
 @custom_op(name="logsumexp")
-def _logsumexp(*xs: float) -> float:
+def _logsumexp(*xs: Any) -> Any:
     """log(e^x0 + ... + e^xn), computed as m + log(sum e^(xi - m)) with m the largest xi."""
-    m = builtins.max(xs)
-    if math.isinf(m):  # all -inf: log 0 = -inf; any +inf: +inf; unless there is a NaN
-        return math.nan if builtins.any(x != x for x in xs) else float(m)
-    return m + math.log(builtins.sum([math.exp(x - m) for x in xs]))
+    return _lse_parts(xs)[0]
 
 
-def _softmax_floats(xs: Sequence[float]) -> list[float]:
+def _shares(xs: Sequence[Any]) -> list[Any]:
     """softmax(x)_i = e^(xi - m) / sum_j e^(xj - m) for every i, m the largest xi.
 
     Shifting by m, not by logsumexp(x), keeps xi - m exact for close values of
-    any magnitude (xi - lse would carry lse's rounding, 0.125 at 1e15). The sum
-    is math.fsum: correctly rounded, so independent of the operands' order.
+    any magnitude (xi - lse would carry lse's rounding, 0.125 at 1e15). Where m
+    is infinite: e^(xi - lse), which is PyTorch's NaN/0 pattern. On floats,
+    arrays and symbols alike.
     """
-    m = builtins.max(xs)
-    if math.isinf(m):  # no finite shift: e^(xi - lse), which is PyTorch's NaN/0 pattern
-        top = _logsumexp.forward(*xs)
-        return [math.exp(x - top) for x in xs]
-    es = [math.exp(x - m) for x in xs]
-    total = math.fsum(es)
-    return [e / total for e in es]
+    top, infinite, es = _lse_parts(xs)
+    total = _total(es)
+    return [where(infinite, _t.exp(x - top), e / total) for x, e in zip(xs, es)]
 
 
 @custom_op(name="softmax")
-def _softmax(*xs: float) -> float:
+def _softmax(*xs: Any) -> Any:
     """softmax(x)_0 = e^x0 / (e^x0 + ... + e^xn): the first operand's share."""
-    return _softmax_floats(xs)[0]
+    return _shares(xs)[0]
 
 
 def _softmaxes(xs: Sequence[Any]) -> list[Any]:
-    """Every component of softmax(xs): floats in one pass, Values as one node each."""
+    """Every component of softmax(xs): computed in one pass, or for Values one node each."""
     if not builtins.any(isinstance(x, Value) for x in xs):
-        return _softmax_floats([_f(x) for x in xs])
+        return _shares(xs)
     return [_softmax(xs[i], *xs[:i], *xs[i + 1 :]) for i in range(len(xs))]
 
 
@@ -365,7 +391,8 @@ def _softmax_vjp(g: Any, ans: Any, *xs: Any) -> list[Any]:
         return [g * 0.0]
     rest = _softmaxes(xs)[1:]
     shares = g * ans
-    return [shares * sum(rest)] + [-shares * s for s in rest]
+    others = sum(rest) if builtins.any(isinstance(s, Value) for s in rest) else _total(rest)
+    return [shares * others] + [-shares * s for s in rest]
 
 
 # d/dxi logsumexp = softmax(x)_i, each share an op of its own so that higher
@@ -374,7 +401,7 @@ _logsumexp.defvjp_all(lambda g, ans, *xs: [g * s for s in _softmaxes(xs)])
 
 
 @custom_op(name="input")
-def _input(x: float) -> float:
+def _input(x: Any) -> Any:
     """x itself, as a new node: a functional transform's own handle on a Value argument."""
     return x
 
@@ -444,3 +471,9 @@ OPS: dict[str, Op] = {
 # Bind Value's operators to this table (see the end of autograd/engine.py).
 _engine._add, _engine._sub, _engine._mul, _engine._div = add, sub, mul, div
 _engine._pow, _engine._neg, _engine._abs = pow, neg, abs
+
+# Straight float functions of the traced rules (and guard-free forwards) for the
+# eager engine: op.float_vjps, op.float_forward (see autograd/trace.py).
+for _op in (*OPS.values(), _input):
+    _t.specialize(_op, forward=True)
+del _op

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from autograd import Value, compile, no_grad, topological_order
-from autograd.compile import Program
+from autograd.compiler import Program
 from nn import losses as _losses
 from nn.data import batches
 from nn.layers import input_size

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import autograd
 from autograd import Value, compile, custom_op, ops
-from autograd.compile import TEMPLATES, Program
+from autograd.compiler import Program
 from autograd.engine import Op, topological_order
 from autograd.testing import Expression, expressions, finite_floats, points
 
@@ -181,17 +181,23 @@ def test_full_batch_mean_loss_gradient_equals_seeded_per_example_calls() -> None
 # --- every built-in op, inlined --------------------------------------------------------
 
 
-def test_every_builtin_op_is_written_inline() -> None:
-    inline = set(TEMPLATES) | {ops.OPS[name] for name in ("sum", "dot", "logsumexp")}
-    assert set(ops.OPS.values()) <= inline
+@pytest.mark.parametrize("op", sorted(ops.OPS.values(), key=lambda op: op.name), ids=str)
+def test_every_builtin_op_is_traced_and_inlined(op: Op) -> None:
+    n = op.nargs if op.nargs >= 0 else 3
+    leaves = [Value(0.5 + k) for k in range(n)]
+    prog = compile(op(*leaves), leaves[:1])
+    fn = op.forward.__name__
+    # no call of the op's own functions: its forward and rules were written out
+    assert f"f_{fn}" not in prog.source and "_vjp" not in prog.source
+    assert prog.batchable and "f_" not in prog.numpy_source
 
 
-OP_CASES = sorted(TEMPLATES, key=lambda op: op.name)
+OP_CASES = sorted((op for op in ops.OPS.values() if op.nargs >= 0), key=lambda op: op.name)
 
 
 @pytest.mark.parametrize("op", OP_CASES, ids=lambda op: op.name)
 @given(data=st.data())
-def test_each_template_matches_the_op_rules(op: Op, data: st.DataObject) -> None:
+def test_each_inlined_op_matches_its_rules(op: Op, data: st.DataObject) -> None:
     rows = [data.draw(points(op, lo=-3, hi=3)) for _ in range(3)]
     on_inputs, params, on_params, leaves, scale = _template_programs(op)
     values = [op.forward(*row) for row in rows]
@@ -641,11 +647,11 @@ sinc.defvjp(lambda g, ans, x: g * (math.cos(x) - ans) / x)  # math.cos, and 1/0 
 @pytest.mark.parametrize(
     ("make", "what"),
     [
-        (lambda x, w: scalar_only(x, w) + scalar_only(w, 2.0), "its forward raised TypeError"),
-        (lambda x, w: branchy(x * w), "its forward raised ValueError"),
-        (lambda x, w: scalar_rule(x * w), "its derivative rule 0 raised TypeError"),
-        (lambda x, w: batch_max(x * w), "its forward .*for a batch but .* example by example"),
-        (lambda x, w: sinc(x * w), "its derivative rule 0 raised TypeError"),
+        (lambda x, w: scalar_only(x, w) + scalar_only(w, 2.0), r"its forward .*float\(\)"),
+        (lambda x, w: branchy(x * w), r"its forward .*bool\(\)"),
+        (lambda x, w: scalar_rule(x * w), r"its derivative rule 0 .*float\(\)"),
+        (lambda x, w: batch_max(x * w), r"its forward .*bool\(\)"),
+        (lambda x, w: sinc(x * w), r"its forward .*raised AttributeError"),
     ],
     ids=["math-function", "if-on-value", "float-rule", "mixes-examples", "fails-at-trace"],
 )
@@ -780,3 +786,15 @@ def test_compile_is_exported_and_autograd_imports_without_numpy() -> None:
     assert autograd.compile is compile and "compile" in autograd.__all__
     code = "import sys, autograd; sys.exit('numpy' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_the_module_is_compiler_and_compile_is_only_the_function() -> None:
+    import importlib
+
+    import autograd.compiler as module
+
+    assert module.compile is compile and callable(autograd.compile)
+    assert module.Program is Program is autograd.Program and "Program" in autograd.__all__
+    # no module of the function's name shadows it (or is shadowed by it)
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("autograd.compile")

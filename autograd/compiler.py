@@ -1,12 +1,15 @@
 """Compilation: a recorded graph turned into generated straight-line Python, on floats or numpy.
 
 `compile(output, inputs)` walks the graph `output` was built from once and
-writes it out as Python source: one local variable per node and one statement
-per op, built-in ops inlined as float expressions (`v7 = v3 * v5`,
-`v8 = tanh(v7)`, relu as a conditional, a dot product as a sum of products),
-then the backward pass written the same way in reverse (`g3 = g7 * v5`). The
-source is compiled once with Python's own `compile`; afterwards a call creates
-no Value objects and walks no graph, which is where the speed comes from::
+writes it out as Python source: one local variable per node, then the
+backward pass in reverse. The code of each node is not written by hand here:
+the op's forward and derivative rules (`autograd/ops.py`, or a user's
+`@custom_op`) are traced with the symbolic tracer of `autograd/trace.py`, and
+the expressions they compute are emitted as float code (`where` becomes a
+conditional expression, `exp` is `math.exp`) or as numpy code (`np.where`,
+`np.exp`). The source is compiled once with Python's own `compile`; afterwards
+a call creates no Value objects and walks no graph, which is where the speed
+comes from::
 
     x = [Value(0.0, label="x0"), Value(0.0, label="x1")]
     loss = model(x)                       # trace once, with any input values
@@ -24,7 +27,7 @@ a label converted to a float) stay those numbers. What changes from call to
 call is the inputs, passed as arguments, and the parameters -- every other leaf
 of the graph, usually a model's weights -- whose `.data` is read live at every
 call, so an optimizer can update them between calls. Branches inside an op
-(relu's `x > 0`) belong to the op and are evaluated afresh every time.
+(relu's `where(x <= 0.0, ...)`) belong to the op and are evaluated afresh every time.
 
 `prog.backward(...)` adds d(output)/d(parameter) into each parameter's `.grad`,
 exactly as the eager `output.backward()` would (the inputs' Values are not
@@ -34,39 +37,36 @@ in one call from a second generated variant written with numpy functions: it
 returns the array of per-example outputs, and `backward` adds the *sum* over
 examples of the per-example gradients.
 
-Built-in ops are inlined from the table of templates below, whose math mirrors
-the rules in `autograd/ops.py` (the op table stays the single source of truth
-for eager differentiation; a test checks every template against it). Ops made
-with `@custom_op` are called as functions: their forward rule and derivative
-rules on floats, or on whole arrays in numpy mode. The numpy variant is built
-on the first call with arrays (or `prog.numpy_source`, or `prog.batchable`),
-and building it runs every custom op on a batch of its traced values and
-nearby ones, against its results on floats: an op whose forward or rules do
-not work elementwise on arrays (`math.*`, an `if` on the value, a reduction
-over the batch) makes it raise a `TypeError` naming the op, and the program
-stays usable with floats, one example at a time. Errors match eager: a domain error (log of a
-negative number, division by zero) raises the op's own message, naming the
-example of the batch in numpy mode. `detect_anomaly()` does not apply to
-compiled programs.
+Custom ops: one written like the built-ins (`where`, `eq`, the primitives of
+`autograd.trace`, arithmetic operators, numpy ufuncs) is traced and inlined
+like them, in both variants. One that the tracer cannot follow (a Python `if`
+on the value, `math.*`, `float(x)`, `==`) takes the slow path: the float
+program calls its forward or rule itself, one example at a time, and the
+numpy variant is refused (`prog.batchable` is False; a call with arrays
+raises a `TypeError` naming the op and why), since calling a Python function
+per example is what the float program already does. Errors match eager: a
+domain error (log of a negative number, division by zero) raises the op's own
+message, naming the example of the batch in numpy mode. `detect_anomaly()`
+does not apply to compiled programs.
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
-import functools
 import itertools
 import linecache
-import math
 import re
 import weakref
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from autograd import engine, ops
+from autograd import trace as _trace
 from autograd.engine import Value, as_float, topological_order
 from autograd.opdef import ManualRule, Op, _relabel
+from autograd.trace import NotTraceable, Sym
 
 __all__ = ["Program", "compile"]
 
@@ -74,198 +74,93 @@ __all__ = ["Program", "compile"]
 # these only to replay the step the eager way and raise the op's own message.
 _DOMAIN_ERRORS = (ValueError, ArithmeticError)
 
-# A variadic op's sum is written in lines of this many terms, because a single
-# expression of thousands of terms nests too deeply for Python's compiler.
-_TERMS_PER_LINE = 32
-
-# Names the generated code may use besides the templates' helpers, bound at load time.
+# Names the generated code may use besides the emitters' helpers, bound at load time.
 _RUNTIME_NAMES = ("ERRORS", "as_float", "dispatch", "diagnose")
-_NUMPY_NAMES = ("np", "np_sigmoid", "np_softplus", "np_logsumexp", "np_softmaxes")
 
 # Stands for the default arguments in a signature until the source knows them.
 _BOUND = "__bound__"
 
-_SUM = ops.OPS["sum"]
-_DOT = ops.OPS["dot"]
-_LSE = ops.OPS["logsumexp"]
-# logsumexp's derivative, met in graphs that backward(create_graph=True) recorded
-_SOFTMAX = ops._softmax
+#: Helpers of the generated code: the tracer's float functions, and pow's own forward
+#: (which raises pow's errors where Python's ** would not: a negative base's root).
+_HELPERS: dict[str, Any] = {**_trace.SCALAR_NAMES, "pow_fwd": ops.pow.forward}
 
 
-# --- the templates: how each built-in op reads as Python ------------------------
+# --- traced ops -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Template:
-    """How one built-in op is written out: its forward expression and per-argument gradients.
+@dataclass
+class _Plan:
+    """One op traced for one pattern of operands: the expressions the code writers emit.
 
-    Placeholders: `{0}`, `{1}` the operands, `{g}` the gradient arriving at the
-    node, `{ans}` the node's own value. Scalar forms use the helpers bound from
-    `math` (`tanh`, `exp`, ...); numpy forms call `np.*` and work elementwise.
-
-    Attributes:
-        forward: the forward expression on floats.
-        grads: per argument, `g * d(op)/d(arg)` on floats (the op's VJP rule).
-        np_forward: the forward expression on arrays (default: `forward`).
-        np_grads: the gradients on arrays (default: `grads`).
+    The operands are symbols `a0, a1, ...` where the node has a Value and the
+    constant itself elsewhere; the rules also see `g` and `ans`. A function
+    that did not trace has None here and the reason in `why_*`: the float
+    program calls that function itself.
     """
 
-    forward: str
-    grads: tuple[str, ...]
-    np_forward: str | None = None
-    np_grads: tuple[str, ...] | None = None
+    forward: Any = None
+    traced_forward: bool = False
+    why_forward: str = ""
+    rules: list[Any] = field(default_factory=list)  # per operand: a Sym or a float
+    traced_rules: list[bool] = field(default_factory=list)
+    why_rules: list[str] = field(default_factory=list)
+    variadic_rule: bool = False  # the op's rule is `vjp_all`: one call for every operand
 
 
-#: Built-in ops written inline. The variadic `sum`, `dot` and `logsumexp` are written by
-#: `_Writer` itself, and so is `pow` with a constant exponent (`_Writer._pow_forward`).
-TEMPLATES: dict[Op, Template] = {
-    ops.add: Template("{0} + {1}", ("{g}", "{g}")),
-    ops.sub: Template("{0} - {1}", ("{g}", "-{g}")),
-    ops.mul: Template("{0} * {1}", ("{g} * {1}", "{g} * {0}")),
-    ops.div: Template("{0} / {1}", ("{g} / {1}", "-{g} * {ans} / {1}")),
-    ops.neg: Template("-{0}", ("-{g}",)),
-    ops.pow: Template(
-        "pow({0}, {1})",
-        ("pow_dx({g}, {ans}, {0}, {1})", "pow_dy({g}, {ans}, {0}, {1})"),
-        np_forward="{0} ** {1}",
-        np_grads=(
-            "np.where({1} == 0.0, {g} * 0.0, np.where(({0} == 0.0) & ({1} < 1.0), {g} * inf,"
-            " {g} * {1} * {0} ** ({1} - 1.0)))",
-            "np.where({0} > 0.0, {g} * {ans} * np.log({0}), np.where({0} == 0.0, {g} * 0.0,"
-            " {g} * nan))",
-        ),
-    ),
-    ops.abs: Template(
-        "abs({0})",
-        ("({g} if {0} > 0.0 else (-{g} if {0} < 0.0 else {g} * 0.0))",),
-        np_forward="np.abs({0})",
-        np_grads=("np.where({0} > 0.0, {g}, np.where({0} < 0.0, -{g}, {g} * 0.0))",),
-    ),
-    ops.exp: Template("exp({0})", ("{g} * {ans}",), np_forward="np.exp({0})"),
-    ops.log: Template("log({0})", ("{g} / {0}",), np_forward="np.log({0})"),
-    ops.sqrt: Template(
-        "sqrt({0})",
-        ("({g} / (2.0 * {ans}) if {ans} != 0.0 else {g} * inf)",),
-        np_forward="np.sqrt({0})",
-        np_grads=("np.where({ans} != 0.0, {g} / (2.0 * {ans}), {g} * inf)",),
-    ),
-    ops.sin: Template(
-        "sin({0})", ("{g} * cos({0})",), np_forward="np.sin({0})", np_grads=("{g} * np.cos({0})",)
-    ),
-    ops.cos: Template(
-        "cos({0})", ("-{g} * sin({0})",), np_forward="np.cos({0})", np_grads=("-{g} * np.sin({0})",)
-    ),
-    ops.tanh: Template("tanh({0})", ("{g} * (1.0 - {ans} * {ans})",), np_forward="np.tanh({0})"),
-    ops.sigmoid: Template(
-        "sigmoid({0})", ("{g} * {ans} * (1.0 - {ans})",), np_forward="np_sigmoid({0})"
-    ),
-    ops.relu: Template(  # tested as x <= 0, so that NaN passes through as in the op
-        "(0.0 if {0} <= 0.0 else {0})",
-        ("({g} * 0.0 if {0} <= 0.0 else {g})",),
-        np_forward="np.where({0} <= 0.0, 0.0, {0})",
-        np_grads=("np.where({0} <= 0.0, {g} * 0.0, {g})",),
-    ),
-    ops.leaky_relu: Template(
-        "({0} if {0} > 0.0 else {1} * {0})",
-        ("({g} if {0} > 0.0 else {g} * {1})", "({g} * 0.0 if {0} > 0.0 else {g} * {0})"),
-        np_forward="np.where({0} > 0.0, {0}, {1} * {0})",
-        np_grads=(
-            "np.where({0} > 0.0, {g}, {g} * {1})",
-            "np.where({0} > 0.0, {g} * 0.0, {g} * {0})",
-        ),
-    ),
-    ops.softplus: Template(
-        "softplus({0})",
-        ("{g} * sigmoid({0})",),
-        np_forward="np_softplus({0})",
-        np_grads=("{g} * np_sigmoid({0})",),
-    ),
-}
+class _Plans:
+    """Plans by (op, operand pattern), so that each op is traced once per pattern."""
+
+    def __init__(self) -> None:
+        self.cache: dict[tuple[Any, ...], _Plan] = {}
+
+    def get(self, op: Op, args: Sequence[Any]) -> _Plan:
+        pattern = tuple(None if isinstance(a, Value) else repr(a) for a in args)
+        key = (id(op), pattern)
+        plan = self.cache.get(key)
+        if plan is None:
+            plan = self.cache[key] = _make_plan(op, args)
+        return plan
 
 
-def _rule(op: Op, i: int) -> Callable[..., Any]:
-    assert op.vjps is not None  # the built-in ops all have per-argument rules
-    return op.vjps[i]
+def _make_plan(op: Op, args: Sequence[Any]) -> _Plan:
+    syms = [Sym("var", name=f"a{k}") if isinstance(a, Value) else a for k, a in enumerate(args)]
+    plan = _Plan()
+    try:
+        plan.forward = _trace.trace(op.forward, syms)
+        plan.traced_forward = True
+    except NotTraceable as e:
+        plan.why_forward = str(e)
+    rule_args = [Sym("var", name="g"), Sym("var", name="ans"), *syms]
+    n = len(args)
+    if op.vjp_all is not None:
+        plan.variadic_rule = True
+        try:
+            plan.rules = _trace.trace_all(op.vjp_all, rule_args, n)
+            plan.traced_rules = [True] * n
+            plan.why_rules = [""] * n
+        except NotTraceable as e:
+            plan.rules = [None] * n
+            plan.traced_rules = [False] * n
+            plan.why_rules = [str(e)] * n
+    elif op.vjps is not None:
+        for rule, a in zip(op.vjps, args):
+            if not isinstance(a, Value):  # a constant operand gets no gradient
+                plan.rules.append(0.0)
+                plan.traced_rules.append(True)
+                plan.why_rules.append("")
+                continue
+            try:
+                plan.rules.append(_trace.trace(rule, rule_args))
+                plan.traced_rules.append(True)
+                plan.why_rules.append("")
+            except NotTraceable as e:
+                plan.rules.append(None)
+                plan.traced_rules.append(False)
+                plan.why_rules.append(str(e))
+    return plan
 
 
-#: Functions the scalar templates call, bound as locals of the generated code.
-_SCALAR_HELPERS: dict[str, Any] = {
-    "abs": builtins.abs,
-    "exp": math.exp,
-    "log": math.log,
-    "sqrt": math.sqrt,
-    "sin": math.sin,
-    "cos": math.cos,
-    "tanh": math.tanh,
-    "sigmoid": ops.sigmoid.forward,
-    "softplus": ops.softplus.forward,
-    "pow": ops.pow.forward,
-    "pow_dx": _rule(ops.pow, 0),
-    "pow_dy": _rule(ops.pow, 1),
-    "logsumexp": _LSE.forward,
-    "softmaxes": lambda *xs: ops._softmax_floats(xs),
-    "inf": math.inf,
-    "nan": math.nan,
-}
-
-
-def _numpy_helpers(np: Any) -> dict[str, Any]:
-    """The functions numpy templates call besides `np.*`: sigmoid and softplus, computed stably."""
-
-    def np_sigmoid(x: Any) -> Any:
-        # The eager formulas, branch by branch: 1/(1+e^-x) for x >= 0, e^x/(1+e^x) below,
-        # where e^-|x| is exactly the exponential each branch needs (and never overflows).
-        e = np.exp(-np.abs(x))
-        return np.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
-
-    def np_softplus(x: Any) -> Any:
-        return np.where(x > 0.0, x, 0.0) + np.log1p(np.exp(-np.abs(x)))
-
-    def np_logsumexp(*xs: Any) -> Any:
-        m = functools.reduce(np.maximum, xs)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # inf m: replaced
-            total = builtins.sum(np.exp(x - m) for x in xs)
-            return np.where(np.isinf(m), m, m + np.log(total))
-
-    def np_softmaxes(*xs: Any) -> list[Any]:
-        # ops._softmax_floats on arrays: shares of e^(x - max); where the max is
-        # infinite, e^(x - lse) with lse that same infinity (PyTorch's NaN/0 pattern).
-        m = functools.reduce(np.maximum, xs)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            es = [np.exp(x - m) for x in xs]
-            total = builtins.sum(es)
-            return [np.where(np.isinf(m), e, e / total) for e in es]
-
-    return {
-        "np": np,
-        "np_sigmoid": np_sigmoid,
-        "np_softplus": np_softplus,
-        "np_logsumexp": np_logsumexp,
-        "np_softmaxes": np_softmaxes,
-    }
-
-
-# Gradient templates of the form `g` or `g * {k}`: for a parameter in numpy mode
-# the sum over examples of such a product is one dot product (`g @ x`).
-_PRODUCT = re.compile(r"\{g\}(?: \* \{(\d)\})?")
-
-
-def _product_factor(template: str) -> int | None:
-    """-1 if the template is just `{g}`, k if it is `{g} * {k}`, else None."""
-    m = _PRODUCT.fullmatch(template)
-    if m is None:
-        return None
-    return -1 if m.group(1) is None else int(m.group(1))
-
-
-def _literal(c: float) -> str:
-    """Python source for a float constant, parenthesised when negative so it binds tightly."""
-    if math.isnan(c):
-        return "nan"
-    if math.isinf(c):
-        return "inf" if c > 0 else "(-inf)"
-    text = repr(c)
-    return f"({text})" if text.startswith("-") else text
+# --- the graph -------------------------------------------------------------------------
 
 
 # --- the trace -----------------------------------------------------------------
@@ -280,6 +175,7 @@ class _Trace:
 
     def __init__(self, outputs: list[Value], inputs: list[Value], single: bool) -> None:
         self.single = single  # one output Value, not a list of them
+        self.plans = _Plans()
         order: list[Value] = []
         seen: set[Value] = set()
         for out in outputs:
@@ -292,7 +188,9 @@ class _Trace:
         for node in reversed(order):
             if node in live and node._fn is not None:
                 live.update(node._prev)
-        self.nodes = [n for n in order if n in live]
+        # A number an op received may be stored as a constant leaf (`_n < 0`): the node's
+        # `_args` show it as the number it is, and the code writes it as a literal.
+        self.nodes = [n for n in order if n in live and getattr(n, "_n", 0) >= 0]
         self.index = {n: i for i, n in enumerate(self.nodes)}
         self.outputs = [self.index[o] for o in outputs]
         self.inputs = self._check_inputs(inputs)
@@ -359,10 +257,6 @@ class _Trace:
 
 # --- the code writer -------------------------------------------------------------
 
-# A gradient contribution: (operand position, expression, product factor), where
-# the factor is -1 for `g`, k for `g * operand k`, None for anything else.
-_Contribution = tuple[int, str, int | None]
-
 
 class _Writer:
     """Writes the source of one program variant: plain floats, or numpy arrays."""
@@ -371,6 +265,7 @@ class _Writer:
         self.t = trace
         self.vector = vector
         self.helpers: dict[str, Any] = {}
+        self.used: set[str] = set()  # helper names of the emitters the source calls
         self._by_id: dict[int, str] = {}
 
     # names -----------------------------------------------------------------
@@ -380,17 +275,15 @@ class _Writer:
         return f"x{k}" if k is not None else f"v{i}"
 
     def ref(self, a: Any) -> str:
-        return self.val(self.t.index[a]) if isinstance(a, Value) else _literal(a)
+        return self.val(self.t.index[a]) if isinstance(a, Value) else _trace.literal(a)
 
     def bind(self, obj: Any, stem: str) -> str:
         """A local name in the generated code for a Python object (a custom op's function)."""
         key = id(obj)
         if key not in self._by_id:
-            # ASCII letters, digits and _, ending in _<number>: never a keyword, a
-            # template helper or a local of the generated code (v3, g3, x0, p0).
-            name = f"{re.sub(r'[^0-9A-Za-z_]', '_', stem)}_{len(self._by_id)}"
-            if name[0].isdigit():
-                name = "_" + name
+            # f_, then ASCII letters, digits and _, ending in _<number>: never a keyword,
+            # a helper or a local of the generated code (v3, g3, x0, p0, t3_0).
+            name = f"f_{re.sub(r'[^0-9A-Za-z_]', '_', stem)}_{len(self._by_id)}"
             self._by_id[key] = name
             self.helpers[name] = obj
         return self._by_id[key]
@@ -398,6 +291,32 @@ class _Writer:
     def vec(self, i: int) -> bool:
         """Whether node i holds an array: numpy mode and it depends on an input."""
         return self.vector and self.t.batched[i]
+
+    def _names(self, i: int, args: Sequence[Any]) -> dict[str, str]:
+        names = {f"a{k}": self.ref(a) for k, a in enumerate(args) if isinstance(a, Value)}
+        names["g"] = f"g{i}"
+        names["ans"] = f"v{i}"
+        return names
+
+    def _batched_names(self, i: int, args: Sequence[Any]) -> set[str]:
+        if not self.vector:
+            return set()
+        t = self.t
+        out = {
+            f"a{k}" for k, a in enumerate(args) if isinstance(a, Value) and t.batched[t.index[a]]
+        }
+        if t.batched[i]:
+            out |= {"g", "ans"}
+        return out
+
+    def _emitter(self, i: int, args: Sequence[Any], strict: bool) -> _trace.Emitter:
+        return _trace.Emitter(
+            self._names(i, args),
+            f"t{i}_" if strict else f"u{i}_",
+            numpy=self.vec(i),
+            strict=strict,
+            batched=self._batched_names(i, args),
+        )
 
     # one node ---------------------------------------------------------------
 
@@ -414,156 +333,107 @@ class _Writer:
             return [f"v{i} = p{t.param_pos[i]}.data{comment}"]
         op = node._fn
         args = t.args(i)
-        refs = [self.ref(a) for a in args]
+        plan = t.plans.get(op, args)
         name = f"v{i}"
-        if op is _SUM or op is _DOT:
-            return self._variadic(name, op, args, refs)
-        if op is _LSE:
-            fn = "np_logsumexp" if self.vec(i) else "logsumexp"
-            return [f"{name} = {fn}({', '.join(refs)}){comment}"]
-        if op is _SOFTMAX:
-            fn = "np_softmaxes" if self.vec(i) else "softmaxes"
-            return [f"{name} = {fn}({', '.join(refs)})[0]{comment}"]
-        if op in TEMPLATES:
-            tpl = TEMPLATES[op]
-            text = tpl.np_forward if self.vec(i) and tpl.np_forward else tpl.forward
-            if op is ops.pow and not self.vec(i):
-                text = self._pow_forward(args)
-            return [f"{name} = {text.format(*refs)}{comment}"]
-        if self.vec(i):
-            call = self.bind(_Vectorized(op.forward, op.name), f"vec_{op.name}")
-            return [f"{name} = {call}(n, {', '.join(refs)})"]
-        fn = self.bind(op.forward, op.name)
-        return [
-            f"{name} = {fn}({', '.join(refs)}){comment}",
-            f"if type({name}) is not float:",
-            f"    {name} = as_float({name}, {f'result of op {op.name}'!r})",
-        ]
+        if not plan.traced_forward:  # the slow path: the op's own function on floats
+            assert not self.vec(i), "the numpy variant refuses ops that do not trace"
+            fn = self.bind(op.forward, op.name)
+            refs = ", ".join(self.ref(a) for a in args)
+            return [
+                f"{name} = {fn}({refs}){comment}",
+                f"if type({name}) is not float:",
+                f"    {name} = as_float({name}, {f'result of op {op.name}'!r})",
+            ]
+        em = self._emitter(i, args, strict=True)
+        root = em.canon(plan.forward)
+        em.count(root)
+        text = em.expr(root)
+        self.used |= em.used
+        if self.vec(i) and not em.is_batched(root):
+            self.used.add("np")
+            text = f"np.full(n, {text})"
+        return [*em.lines, f"{name} = {text}{comment}"]
 
-    def _variadic(self, name: str, op: Op, args: Sequence[Any], refs: list[str]) -> list[str]:
-        if op is _SUM:
-            terms = refs
-        else:
-            n = len(args) // 2
-            terms = [self._product(args[k], refs[k], args[n + k], refs[n + k]) for k in range(n)]
-        lines = []
-        for start in range(0, len(terms), _TERMS_PER_LINE):
-            chunk = terms[start : start + _TERMS_PER_LINE]
-            head = [name] if start else []
-            lines.append(f"{name} = {' + '.join(head + chunk)}")
-        return lines
+    def grads(self, i: int) -> tuple[list[str], list[tuple[int, str]]]:
+        """Statements to run first, and node i's contributions to its operands' gradients.
 
-    @staticmethod
-    def _product(w: Any, wref: str, x: Any, xref: str) -> str:
-        # w * 1.0 is w exactly, which spares a multiplication for every bias.
-        if not isinstance(x, Value) and x == 1.0:
-            return wref
-        if not isinstance(w, Value) and w == 1.0:
-            return xref
-        return f"{wref} * {xref}"
-
-    @staticmethod
-    def _pow_forward(args: Sequence[Any]) -> str:
-        x, y = args
-        # With an integer exponent (x ** 2.0) or a positive constant base, Python's
-        # own ** can never turn complex, so it is safe inline; otherwise the op checks.
-        if not isinstance(y, Value) and float(y).is_integer():
-            return "{0} ** {1}"
-        if not isinstance(x, Value) and x > 0.0:
-            return "{0} ** {1}"
-        return "pow({0}, {1})"
-
-    def grads(self, i: int) -> tuple[list[str], list[_Contribution]]:
-        """Statements to run first, and node i's contributions to its operands' gradients."""
+        A contribution from an array node to an operand that is not an array (a
+        parameter, in numpy mode) is already summed over the examples.
+        """
         t = self.t
         node = t.nodes[i]
         op = node._fn
         assert op is not None
         args = t.args(i)
-        refs = [self.ref(a) for a in args]
-        g, ans = f"g{i}", f"v{i}"
+        plan = t.plans.get(op, args)
         wanted = [k for k, a in enumerate(args) if isinstance(a, Value) and t.needs[t.index[a]]]
-        out: list[_Contribution] = []
-        if op is _SUM:
-            return [], [(k, g, -1) for k in wanted]
-        if op is _DOT:
-            n = len(args) // 2
-            for k in wanted:
-                other = k + n if k < n else k - n
-                a = args[other]
-                if not isinstance(a, Value) and a == 1.0:
-                    out.append((k, g, -1))
-                else:
-                    out.append((k, f"{g} * {refs[other]}", other))
-            return [], out
-        if op is _LSE:  # d/dxk = softmax(x)_k, all shares computed in one pass
-            fn = "np_softmaxes" if self.vec(i) else "softmaxes"
-            pre = [f"d{i} = {fn}({', '.join(refs)})"]
-            return pre, [(k, f"{g} * d{i}[{k}]", None) for k in wanted]
-        if op is _SOFTMAX:  # ops._softmax_vjp: d/dx0 = s0 (s1 + ... + sn), d/dxj = -s0 sj
-            if len(args) == 1:
-                return [], [(k, f"{g} * 0.0", None) for k in wanted]
-            fn = "np_softmaxes" if self.vec(i) else "softmaxes"
-            pre = [f"d{i} = {fn}({', '.join(refs)})"]
-            rest = " + ".join(f"d{i}[{j}]" for j in range(1, len(args)))
-            return pre, [
-                (k, f"{g} * {ans} * ({rest})" if k == 0 else f"-({g} * {ans}) * d{i}[{k}]", None)
-                for k in wanted
-            ]
-        if op in TEMPLATES:
-            tpl = TEMPLATES[op]
-            texts = tpl.np_grads if self.vec(i) and tpl.np_grads else tpl.grads
-            for k in wanted:
-                text = texts[k]
-                if op is ops.pow and k == 0 and not self.vec(i):
-                    text = self._pow_dx(args[1]) or text
-                factor = _product_factor(text)
-                out.append((k, text.format(*refs, g=g, ans=ans), factor))
-            return [], out
-        call_args = ", ".join([g, ans, *refs])
-        vec = self.vec(i)
-        if op.vjp_all is not None:
-            if vec:
-                rule = self.bind(_Vectorized(op.vjp_all, op.name, len(args)), f"vec_{op.name}_vjp")
-                call_args = f"n, {call_args}"
-            else:
+        pre: list[str] = []
+        out: list[tuple[int, str]] = []
+        slow = [k for k in wanted if not plan.traced_rules[k]]
+        if slow:
+            assert not self.vec(i), "the numpy variant refuses ops that do not trace"
+            call_args = ", ".join([f"g{i}", f"v{i}", *[self.ref(a) for a in args]])
+            if plan.variadic_rule:
+                assert op.vjp_all is not None
                 rule = self.bind(op.vjp_all, f"{op.name}_vjp")
-            pre = [f"d{i} = {'' if vec else 'tuple'}({rule}({call_args}))"]
-            return pre, [(k, f"d{i}[{k}]", None) for k in wanted]
-        assert op.vjps is not None
+                pre.append(f"d{i} = tuple({rule}({call_args}))")
+                return pre, [(k, f"d{i}[{k}]") for k in wanted]
+            assert op.vjps is not None
+            for k in slow:
+                rule = self.bind(op.vjps[k], f"{op.name}_vjp{k}")
+                out.append((k, f"{rule}({call_args})"))
+            wanted = [k for k in wanted if plan.traced_rules[k]]
+        em = self._emitter(i, args, strict=False)
+        shapes: list[tuple[int, str, Any]] = []  # (operand, how it is summed, symbol to write)
         for k in wanted:
-            rule = self.bind(op.vjps[k], f"{op.name}_vjp{k}")
-            if vec:
-                rule = self.bind(_Vectorized(op.vjps[k], op.name), f"vec_{op.name}_vjp{k}")
-                out.append((k, f"{rule}(n, {call_args})", None))
-            else:
-                out.append((k, f"{rule}({call_args})", None))
-        return [], out
+            c = em.canon(plan.rules[k])
+            target = t.index[args[k]]
+            how, root = "as is", c
+            if self.vec(i) and not self.vec(target):
+                how, root = self._reduction(em, c)
+            elif self.vec(i) and not em.is_batched(c):
+                how = "full"
+            shapes.append((k, how, root))
+        for _, _, root in shapes:
+            em.count(root)
+        texts = [em.expr(root) for _, _, root in shapes]
+        self.used |= em.used
+        for (k, how, _), text in zip(shapes, texts):
+            if how == "g":
+                text = f"g{i}.sum()"
+            elif how == "g @":
+                text = f"g{i} @ {_atom(text)}"
+            elif how == "g sum *":
+                text = f"g{i}.sum() * {_atom(text)}"
+            elif how == "sum":
+                self.used.add("np")
+                text = f"np.sum({text})"
+            elif how == "n *":
+                text = f"n * {_atom(text)}"
+            elif how == "full":
+                self.used.add("np")
+                text = f"np.full(n, {text})"
+            out.append((k, text))
+        return [*pre, *em.lines], out
 
     @staticmethod
-    def _pow_dx(y: Any) -> str | None:
-        """d/dx x^y inline for a constant exponent y, with the rule's branches resolved."""
-        if isinstance(y, Value):
-            return None
-        if y == 0.0:
-            return "{g} * 0.0"
-        if y >= 1.0:  # the rule's x == 0 branch needs y < 1
-            return f"{{g}} * {{1}} * {{0}} ** {_literal(y - 1.0)}"
-        return None
+    def _reduction(em: _trace.Emitter, c: Any) -> tuple[str, Any]:
+        """How a contribution from an array node is summed over the examples, and what to write.
 
-    def reduce(self, i: int, contribution: _Contribution) -> str:
-        """A contribution from array node i to a scalar operand, summed over the examples."""
-        _, expr, factor = contribution
-        g = f"g{i}"
-        if factor == -1:
-            return f"{g}.sum()"
-        if factor is not None:
-            a = self.t.args(i)[factor]
-            other = self.ref(a)
-            if isinstance(a, Value) and self.t.batched[self.t.index[a]]:
-                return f"{g} @ {other}"
-            return f"{g}.sum() * {other}"
-        return f"np.sum({expr})"
+        `g` sums to `g.sum()`, `g * x` to the dot product `g @ x` (or `g.sum() * x`
+        for a shared x); anything else is written whole and summed.
+        """
+        if isinstance(c, Sym):
+            if c.kind == "var" and c.name == "g":
+                return "g", c
+            if c.kind == "mul":
+                x, y = c.args
+                for a, b in ((x, y), (y, x)):
+                    if isinstance(a, Sym) and a.kind == "var" and a.name == "g":
+                        return ("g @" if em.is_batched(b) else "g sum *"), b
+            if em.is_batched(c):
+                return "sum", c
+        return "n *", c
 
     # whole functions ----------------------------------------------------------
 
@@ -594,12 +464,8 @@ class _Writer:
             pre, contributions = self.grads(i)
             lines += pre
             args = t.args(i)
-            for c in contributions:
-                target = t.index[args[c[0]]]
-                expr = c[1]
-                if self.vec(i) and not self.vec(target):
-                    expr = self.reduce(i, c)
-                add(target, expr)
+            for k, expr in contributions:
+                add(t.index[args[k]], expr)
         for k, i in enumerate(t.params):
             if i in assigned:
                 d = f"float(g{i})" if self.vector else f"g{i}"
@@ -621,6 +487,7 @@ class _Writer:
             f_lines = [f"def forward({sig_f}):", *_indent(fwd), f"    return {ret}"]
             b_lines = [f"def backward({sig_b}):", *_indent(fwd)]
             if bwd:
+                self.used.add("np")
                 b_lines += ['    with np.errstate(all="ignore"):', *_indent(bwd, 2)]
             b_lines.append(f"    return {ret}")
         else:
@@ -632,14 +499,14 @@ class _Writer:
         if names:
             head.append(f"    {', '.join(names) if len(names) > 1 else _tuple(names)} = P")
         text = "\n".join(body)
-        known = {*_SCALAR_HELPERS, *_RUNTIME_NAMES, *self.helpers}
-        if self.vector:
-            known.update(_NUMPY_NAMES)
+        known = {*_HELPERS, *_RUNTIME_NAMES, *self.helpers, "np"}
         # Every identifier not after a dot, in one pass. A name found only in a
         # comment binds a helper that goes unused: harmless.
         used = sorted(known.intersection(re.findall(r"(?<![\w.])[A-Za-z_]\w*", text)))
         head += [f"    {name} = H[{name!r}]" for name in used]
-        helpers = {name: _SCALAR_HELPERS[name] for name in used if name in _SCALAR_HELPERS}
+        helpers = {name: _HELPERS[name] for name in used if name in _HELPERS}
+        if "np" in used:
+            helpers["np"] = _numpy()
         helpers.update(self.helpers)
         self.helpers = helpers
         # Parameters and helpers reach the two functions as default arguments: read as
@@ -681,6 +548,11 @@ class _Writer:
         return lines
 
 
+def _atom(text: str) -> str:
+    """text as an operand of a binary operator: parenthesised unless it is a name or a number."""
+    return text if re.fullmatch(r"[\w.]+|\([^()]*\)", text) else f"({text})"
+
+
 def _indent(lines: Sequence[str], depth: int = 1) -> list[str]:
     pad = "    " * depth
     return [pad + line if line else line for line in lines]
@@ -708,106 +580,6 @@ def _load(
     exec(code, namespace)
     functions: tuple[Any, Any] = namespace["build"](params, helpers)
     return functions
-
-
-class _Vectorized:
-    """A custom op's function called with arrays: its result as float64 arrays of n values.
-
-    `Program._why_not_batchable` has tried the function on arrays before any
-    program calls it; a 0-d result (a rule returning a constant) is repeated.
-    """
-
-    def __init__(self, fn: Callable[..., Any], name: str, parts: int = 0) -> None:
-        self.fn = fn
-        self.name = name
-        self.parts = parts  # 0: one result; k: k results (a vjp_all rule)
-
-    def __call__(self, n: int, *args: Any) -> Any:
-        np = _numpy()
-        try:
-            out = self.fn(*args)
-        except TypeError as e:  # values the check before did not meet
-            raise TypeError(f"op '{self.name}' failed on numpy arrays: {e}") from e
-        if not self.parts:
-            return _batch_of(np, out, n, self.name)
-        return [None if p is None else _batch_of(np, p, n, self.name) for p in out]
-
-
-def _batch_of(np: Any, value: Any, n: int, name: str) -> Any:
-    a = np.asarray(value, dtype=np.float64)
-    if a.shape == ():
-        return np.full(n, float(a))
-    if a.shape != (n,):
-        raise TypeError(f"op '{name}' returned shape {a.shape} for a batch of {n} examples")
-    return a
-
-
-def _part(rule: Callable[..., Any], k: int) -> Callable[..., Any]:
-    """The k-th result of a `vjp_all` rule, as a function of the rule's arguments."""
-
-    def part(*args: Any) -> Any:
-        return list(rule(*args))[k]
-
-    return part
-
-
-def _moved(row: list[Any], batched: list[bool], domain: tuple[float, float]) -> list[Any]:
-    """`row` with each batched value moved by about an eighth, staying inside `domain`."""
-    lo, hi = domain
-    out = list(row)
-    for j, b in enumerate(batched):
-        if b:
-            x = float(row[j])
-            step = 0.125 * (abs(x) + 1.0)
-            up, down = x + step, x - step
-            out[j] = up if lo < up < hi else down if lo < down < hi else x
-    return out
-
-
-def _try(fn: Callable[..., Any], args: Sequence[Any]) -> Any:
-    """fn(*args), or the exception it raised."""
-    try:
-        return fn(*args)
-    except Exception as e:
-        return e
-
-
-def _batch_problem(
-    np: Any, fn: Callable[..., Any], rows: list[list[Any]], batched: list[bool]
-) -> str | None:
-    """What goes wrong when `fn` gets the rows as one batch instead of one by one, if anything.
-
-    `batched[j]` says whether argument j varies by example (an array) or is shared.
-    """
-    arrays = [
-        np.array([r[j] for r in rows], dtype=np.float64) if b else rows[0][j]
-        for j, b in enumerate(batched)
-    ]
-    with np.errstate(all="ignore"):  # a probe: numpy's warnings would only confuse
-        expected = [_try(fn, r) for r in rows]
-        got = _try(fn, arrays)
-        if isinstance(got, BaseException):
-            if all(type(e) is type(got) for e in expected):
-                return None  # it fails on floats the same way: eager stops there too
-            return f"raised {type(got).__name__}: {got}"
-        try:
-            a = np.asarray(got, dtype=np.float64)
-        except (TypeError, ValueError):
-            return f"returned {type(got).__name__}, not numbers"
-        if a.shape not in ((), (len(rows),)):
-            return f"returned shape {a.shape} for a batch of {len(rows)}"
-        a = np.broadcast_to(a, (len(rows),))
-        for k, e in enumerate(expected):
-            if isinstance(e, BaseException):
-                continue  # this example fails on floats: nothing to compare
-            try:
-                ok = np.allclose(a[k], float(e), rtol=1e-9, atol=1e-12, equal_nan=True)
-            except (TypeError, ValueError):
-                ok = False
-            if not ok:
-                values = [v if isinstance(v, BaseException) else float(v) for v in expected]
-                return f"gave {a.tolist()} for a batch but {values} example by example"
-    return None
 
 
 def _real_array(np: Any, x: Any, what: str) -> Any:
@@ -963,70 +735,40 @@ class Program:
         if self._batch_error is not None:
             raise TypeError(self._batch_error)
         if self._numpy_fns is None:
-            np = _numpy()
-            self._batch_error = self._why_not_batchable(np)
+            self._batch_error = self._why_not_batchable()
             if self._batch_error is not None:
                 raise TypeError(self._batch_error)
             writer = _Writer(self._trace, vector=True)
             source = writer.source()
             helpers = self._runtime_helpers(writer.helpers)
-            helpers.update(_numpy_helpers(np))
             self._numpy_fns = _load(self, source, helpers, self._params)
             self._numpy_source = source
         return self._numpy_fns
 
-    def _why_not_batchable(self, np: Any) -> str | None:
-        """Try every custom op of the batch part on arrays, against its results on floats.
-
-        Each forward rule, and each derivative rule the program will call, gets a
-        batch of two examples: the values the op saw while tracing, and those
-        values moved a little (inside the op's domain). It must return an array
-        of the two float results (or a constant, where that is what they are).
-        """
+    def _why_not_batchable(self) -> str | None:
+        """Why the numpy variant cannot be written: an op of the batch part that did not trace."""
         t = self._trace
         for i, node in enumerate(t.nodes):
             op = node._fn
-            if (
-                op is None
-                or not t.batched[i]
-                or op in TEMPLATES
-                or op in (_SUM, _DOT, _LSE, _SOFTMAX)
-            ):
+            if op is None or not t.batched[i]:
                 continue
             args = t.args(i)
-            batched = [isinstance(a, Value) and t.batched[t.index[a]] for a in args]
-            row = [a.data if isinstance(a, Value) else a for a in args]
-            rows = [row, _moved(row, batched, op.domain)]
-            checks: list[tuple[str, Callable[..., Any], list[list[Any]], list[bool]]] = [
-                ("forward", op.forward, rows, batched)
-            ]
-            wanted = [k for k, a in enumerate(args) if isinstance(a, Value) and t.needs[t.index[a]]]
-            if wanted:  # the rules see (g, ans, *args), g and ans per example
-                with np.errstate(all="ignore"):
-                    answers = [_try(op.forward, r) for r in rows]
-                rule_rows = [[1.0, ans, *r] for ans, r in zip(answers, rows)]
-                if isinstance(answers[1], BaseException):
-                    rule_rows[1] = rule_rows[0]
-                rule_batched = [True, True, *batched]
-                if op.vjp_all is not None:
-                    checks += [
-                        ("derivative rule", _part(op.vjp_all, k), rule_rows, rule_batched)
-                        for k in wanted
-                    ]
-                elif op.vjps is not None:
-                    checks += [
-                        (f"derivative rule {k}", op.vjps[k], rule_rows, rule_batched)
-                        for k in wanted
-                    ]
-            for what, fn, fn_rows, fn_batched in checks:
-                problem = _batch_problem(np, fn, fn_rows, fn_batched)
-                if problem:
-                    return (
-                        f"op '{op.name}' cannot run on numpy arrays: its {what} {problem}. A "
-                        "numpy batch needs custom ops whose forward and derivative rules take "
-                        "arrays elementwise (numpy functions and operators, not math.* or an "
-                        "`if` on the value); call the program with floats, one example at a time"
-                    )
+            plan = t.plans.get(op, args)
+            problem = ""
+            if not plan.traced_forward:
+                problem = f"its forward could not be traced ({plan.why_forward})"
+            else:
+                for k, a in enumerate(args):
+                    if isinstance(a, Value) and t.needs[t.index[a]] and not plan.traced_rules[k]:
+                        which = "derivative rule" if plan.variadic_rule else f"derivative rule {k}"
+                        problem = f"its {which} could not be traced ({plan.why_rules[k]})"
+                        break
+            if problem:
+                return (
+                    f"op '{op.name}' cannot run on numpy arrays: {problem}. A numpy batch "
+                    "needs custom ops that the tracer can follow, written like the built-in "
+                    "ones; call the program with floats, one example at a time"
+                )
         return None
 
     # the slow paths: conversions, batches, errors ---------------------------------
