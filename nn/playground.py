@@ -658,7 +658,7 @@ class Run:
     @property
     def stopped(self) -> bool:
         """Whether the run can take no more steps (it diverged, or reached ``max_steps``)."""
-        return self.diverged is not None or len(self.history) >= self.max_steps
+        return self.diverged is not None or len(self.history) >= self.max_steps or self._fit.ended
 
     def step(self) -> bool:
         """One optimizer step (forward, loss, backward, update) on the next batch.
@@ -730,7 +730,7 @@ class Run:
                 merged.pop(name, None)
             else:
                 merged[name] = value
-        candidate = Run(merged, max_steps=self.max_steps)
+        candidate = self._restarted(merged, changes)
         changed = {k for k in OPTIONS if merged.get(k) != self.options.get(k)}
         live = changed <= {"watch", "example"} or (
             changed <= set(LIVE_OPTIONS) and not self.stopped
@@ -744,6 +744,27 @@ class Run:
         self.options = merged
         self.watch, self.example = candidate.watch, candidate.example
         return self
+
+    def _restarted(self, merged: dict[str, object], changes: Mapping[str, object]) -> Run:
+        """A run of the merged options; a watch or example left over that no longer fits is dropped.
+
+        (A smaller network or data set would otherwise refuse the weight or the
+        example the page chose for the old one, which the learner did not touch.)
+        """
+        while True:
+            try:
+                return Run(merged, max_steps=self.max_steps)
+            except OptionError as exc:
+                stale = [
+                    name
+                    for name in ("watch", "example")
+                    if name in merged
+                    and name not in changes
+                    and str(exc).startswith(f"option {name}:")
+                ]
+                if not stale:
+                    raise
+                del merged[stale[0]]
 
     def chosen_example(self) -> int:
         """The explain view's example: the one chosen, else the first with a nonzero loss."""

@@ -405,3 +405,23 @@ def test_recorder_frames_every_k_steps_and_the_last(tmp_path: Path) -> None:
     assert len(last["history"]["loss"]) == 10 and all(f["points"] for f in recorder.frames)
     assert not math.isnan(last["history"]["loss"][-1])
     run.close()
+
+
+def test_a_restart_drops_a_chosen_weight_or_example_that_no_longer_fits() -> None:
+    run = Run({**SMALL, "hidden": "4,4", "watch": "1,3,3", "example": 39})
+    new = run.configure({"hidden": "2", "samples": 20})
+    assert new.watch == (0, 0, 0) and new.example is None
+    assert "watch" not in new.options and "example" not in new.options
+    with pytest.raises(OptionError, match="option watch"):
+        run.configure({"hidden": "2", "watch": "1,3,3"})  # asked for now: refused
+    run.close()
+    new.close()
+
+
+def test_a_run_whose_training_loop_failed_is_stopped() -> None:
+    run = Run(SMALL)
+    run.training.args.loss = "no such loss"  # fit refuses it at its first step
+    with pytest.raises(ValueError, match="unknown loss"):
+        run.step()
+    assert run.stopped and not run.step()
+    run.close()
