@@ -146,7 +146,7 @@ async function doConfigure(options) {
 async function doSimple(what) {
   if (S.run === null) await doConfigure({});
   if (S.run === null) return false;
-  const reply = await request("POST", runPath(what));
+  const reply = await request("POST", runPath(what), {});
   if (reply.ok) S.error = null;
   else S.error = reply.data.error || `request refused (HTTP ${reply.status})`;
   apply(reply);
@@ -388,6 +388,7 @@ function renderBoundary(frame) {
   ctx.imageSmoothingEnabled = false;
   ctx.drawImage(grid, 0, 0, W, H);
   const pts = S.points;
+  renderClasses(pts);
   if (!pts || !pts.x) return;
   const sx = (v) => ((v - x0min) / (x0max - x0min)) * W;
   const sy = (v) => H - ((v - x1min) / (x1max - x1min)) * H;
@@ -402,6 +403,21 @@ function renderBoundary(frame) {
     ctx.lineWidth = i === S.example ? 2.5 : 1;
     ctx.strokeStyle = i === S.example ? "#111827" : "#ffffff";
     ctx.stroke();
+  }
+}
+
+// The class colours, named as the data names its classes (a CSV's own names).
+function renderClasses(pts) {
+  const box = $("tg-classes");
+  box.replaceChildren();
+  if (!pts) return;
+  const count = pts.classes || 0;
+  for (let k = 0; k < count; k++) {
+    const key = document.createElement("span");
+    key.className = "tg-class";
+    key.style.background = STRONG[k % STRONG.length];
+    const name = pts.labels && pts.labels[k] !== undefined ? String(pts.labels[k]) : String(k);
+    box.append(key, document.createTextNode(`class ${name}`));
   }
 }
 
@@ -460,7 +476,10 @@ function renderCurves(frame) {
     label((L + W - R) / 2, H / 2, "no step yet", "middle");
     return;
   }
-  const xAt = (i) => L + (count === 1 ? 0.5 : i / (count - 1)) * (W - L - R);
+  // x is the step each point was recorded at (a long run's curves are thinned evenly).
+  const steps = h.step && h.step.length === count ? h.step : h.loss.map((_, i) => i + 1);
+  const span = Math.max(1, frame.step, last(steps) || 0);
+  const xAt = (i) => L + (steps[i] / span) * (W - L - R);
   const log = $("tg-logscale").checked;
   const shown = (v) => finite(v) && (!log || v > 0);
   const ys = h.loss.filter(shown).map((v) => (log ? Math.log10(v) : v));
@@ -608,9 +627,12 @@ function showTip(el, event) {
   const tip = $("tg-tooltip");
   const panel = tip.parentElement.getBoundingClientRect();
   tip.textContent = tipText(el);
-  tip.style.left = `${event.clientX - panel.left + 14}px`;
-  tip.style.top = `${event.clientY - panel.top + 10}px`;
   tip.hidden = false;
+  // Beside the pointer, on whichever side keeps the whole tooltip inside the panel.
+  const x = event.clientX - panel.left;
+  const left = x + 14 + tip.offsetWidth > panel.width ? x - 14 - tip.offsetWidth : x + 14;
+  tip.style.left = `${Math.max(0, left)}px`;
+  tip.style.top = `${event.clientY - panel.top + 10}px`;
 }
 
 function hoverTarget(event) {
