@@ -25,7 +25,18 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, An
     """A small run's out/training.html and the frames it embeds."""
     out = tmp_path_factory.mktemp("replay") / "out"
     done = subprocess.run(
-        [sys.executable, "-m", "nn", "train", *TRAIN, "--html", "--no-progress", "--out", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "nn",
+            "train",
+            *TRAIN,
+            "--html",
+            "--no-plots",
+            "--no-progress",
+            "--out",
+            str(out),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -500,6 +500,12 @@ function renderCurves(frame) {
   }
   const accAt = (v) => T + (1 - v) * (H - T - B);
   line(box, (h.accuracy || []).map((v, i) => (finite(v) ? [xAt(i), accAt(v)] : null)), "#059669", 1.4);
+  const d = S.state.diverged || frame.diverged;
+  if (d && finite(d.step)) {
+    const x = L + (Math.min(span, d.step + 1) / span) * (W - L - R); // fit counts steps from 0
+    svg("line", { x1: x, x2: x, y1: T, y2: H - B, stroke: NEGATIVE, "stroke-dasharray": "4 2" }, box);
+    label(x - 3, T + 30, `diverged at step ${d.step}`, "end");
+  }
   const rates = h.lr || [];
   for (let i = 1; i < rates.length; i++) {
     if (rates[i] === rates[i - 1] || !finite(rates[i]) || !finite(rates[i - 1])) continue;
@@ -507,7 +513,7 @@ function renderCurves(frame) {
     if (Math.abs(rates[i] - rates[i - 1]) <= 0.01 * Math.abs(rates[i - 1])) continue;
     const x = xAt(i);
     svg("line", { x1: x, x2: x, y1: T, y2: H - B, stroke: "#7c3aed", "stroke-dasharray": "3 3" }, box);
-    label(x + 2, T + 18, `lr ${fmt(rates[i], 3)}`);
+    label(x + 3, T + (H - T - B) / 2, `lr ${fmt(rates[i], 3)}`); // between the two curves
   }
 }
 
@@ -686,9 +692,19 @@ function renderUpdate(frame) {
   num(f, u.grad, "grad");
   if (negative) text(f, ")");
   if (u.note || finite(u.delta)) {
-    const d = div("tg-where");
-    text(d, (u.note ? u.note + " " : "") + "actual change: ");
-    num(d, u.delta, "delta");
+    // The optimizer rescales the step: the formula above is plain SGD's; this is what happened.
+    f.insertBefore(document.createTextNode("plain SGD would give: "), f.firstChild);
+    const moved = div("tg-formula");
+    text(moved, "what happened: W_new = W_old + \u0394 = ");
+    num(moved, u.w_old, "w-old-again");
+    text(moved, " + ");
+    const negativeDelta = finite(u.delta) && u.delta < 0;
+    if (negativeDelta) text(moved, "(");
+    num(moved, u.delta, "delta");
+    if (negativeDelta) text(moved, ")");
+    text(moved, " = ");
+    num(moved, finite(u.w_after) ? u.w_after : null, "w-after");
+    if (u.note) div("tg-where").textContent = u.note;
   }
 }
 
