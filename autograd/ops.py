@@ -337,7 +337,9 @@ def _largest(xs: Sequence[Any]) -> Any:
 def _lse_parts(xs: Sequence[Any]) -> tuple[Any, Any, list[Any]]:
     """(logsumexp(xs), whether the largest is infinite, e^(xi - m) for each i).
 
-    m is the largest xi: e^(xi - m) <= 1 never overflows and their sum is >= 1.
+    m is the largest xi: e^(xi - m) <= 1 never overflows and their sum is >= 1;
+    the sum is math.fsum, correctly rounded, so the same in any order of the xi
+    (each share of softmax, a node of its own, lists them in another order).
     Where m is infinite there is no finite shift: logsumexp is m itself (+inf
     for any +inf, -inf when all are -inf), or NaN when a NaN is among them.
     """
@@ -345,7 +347,7 @@ def _lse_parts(xs: Sequence[Any]) -> tuple[Any, Any, list[Any]]:
     es = [_t.exp(x - m) for x in xs]
     infinite = eq(_t.fabs(m), _INF)
     nans = _total([where(ne(x, x), _NAN, 0.0) for x in xs])
-    return where(infinite, m + nans, m + _t.log(_total(es))), infinite, es
+    return where(infinite, m + nans, m + _t.log(_t.fsum(es))), infinite, es
 
 
 @custom_op(name="logsumexp")
@@ -363,7 +365,7 @@ def _shares(xs: Sequence[Any]) -> list[Any]:
     arrays and symbols alike.
     """
     top, infinite, es = _lse_parts(xs)
-    total = _total(es)
+    total = _t.fsum(es)
     return [where(infinite, _t.exp(x - top), e / total) for x, e in zip(xs, es)]
 
 
@@ -474,6 +476,8 @@ _engine._pow, _engine._neg, _engine._abs = pow, neg, abs
 
 # Straight float functions of the traced rules (and guard-free forwards) for the
 # eager engine: op.float_vjps, op.float_forward (see autograd/trace.py).
+# A forward with a domain check keeps its own function (its errors name the op).
+_CHECKED = (div, pow, exp, log, sqrt, sin, cos)
 for _op in (*OPS.values(), _input):
-    _t.specialize(_op, forward=True)
+    _t.specialize(_op, forward=_op not in _CHECKED)
 del _op

@@ -52,6 +52,8 @@ __all__ = [
     "eq",
     "exp",
     "fpow",
+    "fsum",
+    "function",
     "lift",
     "log",
     "log1p",
@@ -352,6 +354,34 @@ def pow(x: Any, y: Any) -> Any:
     return fpow(float(x), float(y))
 
 
+def fsum(terms: Sequence[Any]) -> Any:
+    """The correctly rounded sum of terms (math.fsum): the same for any order of the terms.
+
+    Floats give math.fsum; numpy arrays one math.fsum per example; symbols a
+    node, written as `fsum((a, b, ...))` in float code. Not for Values.
+    """
+    if all(type(t) is float for t in terms):
+        return math.fsum(terms)
+    if any(isinstance(t, Sym) for t in terms):
+        args = tuple(_const(t) for t in terms)
+        if any(a is None for a in args):
+            raise NotTraceable("fsum() of traced values needs numbers or traced values")
+        return Sym("fsum", args)
+    if any(isinstance(t, Value) for t in terms):
+        raise TypeError("fsum of Values: add them with autograd.ops.sum")
+    if any(_is_array(t) for t in terms):
+        return np_fsum(*terms)
+    return math.fsum(float(t) for t in terms)
+
+
+def np_fsum(*terms: Any) -> Any:
+    """fsum per example: arrays (and shared floats) in, the array of correctly rounded sums out."""
+    np = _np()
+    columns = np.broadcast_arrays(*[np.asarray(t, dtype=np.float64) for t in terms])
+    rows = np.stack(columns, axis=-1).reshape(-1, len(terms)).tolist()
+    return np.array([math.fsum(r) for r in rows], dtype=np.float64).reshape(columns[0].shape)
+
+
 def where(cond: Any, a: Any, b: Any) -> Any:
     """`a` where `cond` holds, else `b`: a choice of floats or Values, np.where, or a symbol.
 
@@ -545,6 +575,8 @@ SCALAR_NAMES: dict[str, Any] = {
     "cos": math.cos,
     "tanh": math.tanh,
     "abs": builtins.abs,
+    "fsum": math.fsum,
+    "np_fsum": np_fsum,
     "fpow": fpow,
     "inf": _INF,
     "nan": math.nan,
@@ -732,6 +764,13 @@ class Emitter:
             return f"{name}({parts[0][0]})", _ATOM, depth
         if k == "pow":
             return self._pow(s, parts, depth)
+        if k == "fsum":
+            terms = ", ".join(p[0] for p in parts)
+            if self.numpy:
+                self.used.add("np_fsum")
+                return f"np_fsum({terms})", _ATOM, depth
+            self.used.add("fsum")
+            return f"fsum(({terms},))", _ATOM, depth
         if k == "where":
             if self.numpy:
                 self.used.add("np")
@@ -784,51 +823,82 @@ def emit(
 # --- straight float functions for the eager engine -------------------------------------
 
 
-def _float_function(
-    params: list[str], body: Any, name: str, strict: bool
-) -> Callable[..., float] | None:
-    em, (text,) = emit([body], {p: p for p in params}, "t_", strict=strict)
+def function(
+    fn: Callable[..., Any],
+    n: int,
+    *,
+    rule: bool = False,
+    variadic: bool = False,
+    numpy: bool = False,
+    strict: bool | None = None,
+    name: str = "traced",
+) -> Callable[..., Any]:
+    """fn traced with n symbolic operands and written out as a Python function.
+
+    For a forward (`rule=False`) the function takes `x0, ..., x{n-1}`; for a
+    derivative rule it takes `g, ans, x0, ...` like the rule itself, and a
+    `variadic` rule (a `vjp_all`) returns a tuple of the n gradients. With
+    `numpy=True` the code calls numpy (`np.where`, `np.exp`) and takes arrays.
+    `strict` (default: for a forward) writes pow as the op's own forward,
+    which raises pow's errors, instead of the total IEEE pow.
+
+    Raises:
+        NotTraceable: fn cannot be traced.
+    """
+    xs = [f"x{k}" for k in range(n)]
+    params = ["g", "ans", *xs] if rule else xs
+    syms = [Sym("var", name=p) for p in params]
+    roots = trace_all(fn, syms, n) if variadic else [trace(fn, syms)]
+    em, texts = emit(
+        roots,
+        {p: p for p in params},
+        "t_",
+        numpy=numpy,
+        strict=not rule if strict is None else strict,
+    )
+    result = f"({', '.join(texts)},)" if variadic else texts[0]
+    return _define(name, params, em, result)
+
+
+def _define(name: str, params: list[str], em: Emitter, result: str) -> Callable[..., Any]:
+    names = dict(SCALAR_NAMES)
     if "pow_fwd" in em.used:
-        return None  # needs the op's checks: keep calling the op's own forward
+        names["pow_fwd"] = sys.modules["autograd.ops"].pow.forward
+    if "np" in em.used:
+        names["np"] = _np()
     helpers = sorted(em.used)
-    lines = [f"def {name}({', '.join(params)}{''.join(f', {h}={h}' for h in helpers)}):"]
+    fname = _ident(name)
+    lines = [f"def {fname}({', '.join(params)}{''.join(f', {h}={h}' for h in helpers)}):"]
     lines += [f"    {line}" for line in em.lines]
-    lines.append(f"    return {text}")
-    namespace: dict[str, Any] = {h: SCALAR_NAMES[h] for h in helpers}
-    exec(builtins.compile("\n".join(lines), f"<tapegrad {name}>", "exec"), namespace)
-    fn: Callable[..., float] = namespace[name]
-    return fn
+    lines.append(f"    return {result}")
+    namespace: dict[str, Any] = {h: names[h] for h in helpers}
+    exec(builtins.compile("\n".join(lines), f"<tapegrad {fname}>", "exec"), namespace)
+    made: Callable[..., Any] = namespace[fname]
+    return made
 
 
 def specialize(op: Any, forward: bool = False) -> None:
     """Attach `op.float_vjps` (and with `forward=True`, `op.float_forward`) when they trace.
 
-    See the module docstring. Leaves the op as it is for rules that do not trace.
+    See the module docstring. `forward=True` is for an op whose forward has no
+    domain check (the written-out code would raise Python's own errors, not
+    the op's). Leaves the op as it is for functions that do not trace.
     """
     n = op.nargs
     if n < 0 or op.vjps is None:
         return
-    xs = [f"x{k}" for k in range(n)]
-    syms = [Sym("var", name=p) for p in ["g", "ans", *xs]]
-    fns = []
-    for k, rule in enumerate(op.vjps):
-        try:
-            body = trace(rule, syms)
-        except NotTraceable:
-            return
-        fn = _float_function(["g", "ans", *xs], body, f"{_ident(op.name)}_vjp{k}", False)
-        if fn is None:
-            return
-        fns.append(fn)
-    op.float_vjps = tuple(fns)
+    try:
+        fns = tuple(
+            function(rule, n, rule=True, name=f"{op.name}_vjp{k}") for k, rule in enumerate(op.vjps)
+        )
+    except NotTraceable:
+        return
+    op.float_vjps = fns
     if forward:
         try:
-            body = trace(op.forward, syms[2:])
+            op.float_forward = function(op.forward, n, name=f"{op.name}_forward")
         except NotTraceable:
             return
-        fwd = _float_function(xs, body, f"{_ident(op.name)}_forward", True)
-        if fwd is not None:
-            op.float_forward = fwd
 
 
 def _ident(name: str) -> str:
