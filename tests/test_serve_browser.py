@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import queue
 import re
 import shutil
 import subprocess
 import sys
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,11 +31,18 @@ SMALL = {"dataset": "moons", "samples": 60, "hidden": "6", "seed": 3}  # a run t
 # --- one server and one browser for the module ---------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    log = tmp_path_factory.mktemp("serve") / "stderr.txt"
+@contextlib.contextmanager
+def _serving(log: Path, **env: str) -> Iterator[str]:
+    """A real `tapegrad serve` subprocess on a free port; yields its address."""
     with log.open("w", encoding="utf-8") as err:  # a file: a full pipe would block the server
-        proc = subprocess.Popen(SERVE, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True)
+        proc = subprocess.Popen(
+            SERVE,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            env={**os.environ, **env},
+        )
     lines: queue.Queue[str] = queue.Queue()
     out = proc.stdout
     assert out is not None
@@ -44,23 +54,30 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:
-        first = lines.get(timeout=DEADLINE)
-    except queue.Empty:
-        proc.kill()
-        pytest.fail(f"tapegrad serve printed no address within {DEADLINE} s")
-    found = URL.search(first)
-    assert found, f"tapegrad serve's first line names no address: {first!r}"
-    yield found.group(0)
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    reader.join(timeout=DEADLINE)  # the server's end closes its stdout
-    out.close()
+        try:
+            first = lines.get(timeout=DEADLINE)
+        except queue.Empty:
+            pytest.fail(f"tapegrad serve printed no address within {DEADLINE} s")
+        found = URL.search(first)
+        assert found, f"tapegrad serve's first line names no address: {first!r}"
+        yield found.group(0)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        reader.join(timeout=DEADLINE)  # the server's end closes its stdout
+        out.close()
     text = log.read_text(encoding="utf-8")
     assert "Traceback" not in text, text
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with _serving(tmp_path_factory.mktemp("serve") / "stderr.txt") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -371,3 +388,36 @@ def test_two_tabs_are_two_independent_runs(driver: Any, server: str) -> None:
     assert _state(driver)["step"] == 2
     assert _server_view(driver, server)["state"]["step"] == 2
     assert _server_view(driver, server)["frame"]["network"]["sizes"] == [2, 6, 1]
+
+
+def test_a_run_the_server_forgot_is_started_again_with_the_same_options(
+    driver: Any, tmp_path: Path
+) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    # This server forgets a run after 0.3 s without a request (the real one: 10 minutes).
+    idle = {"TAPEGRAD_SERVE_IDLE_STOP": "0.2", "TAPEGRAD_SERVE_IDLE_DROP": "0.3"}
+    with _serving(tmp_path / "stderr.txt", **idle) as url:
+        _open(driver, url)
+        _configure(driver, {**SMALL, "hidden": "5"})
+        _call(driver, "stepOnce()")
+        old = _run_path(driver)
+
+        def forgotten(_: Any) -> bool:  # each look is a request, so look only once a second
+            try:
+                _get(url.rstrip("/") + old)
+            except urllib.error.HTTPError as e:
+                return e.code == 404
+            return False
+
+        WebDriverWait(driver, DEADLINE, poll_frequency=1.0).until(forgotten)
+        state = _call(driver, "stepOnce()")
+        assert state["step"] == 1 and "new run" in state["error"]
+        assert _run_path(driver) != old
+        assert _server_view(driver, url)["frame"]["network"]["sizes"] == [2, 5, 1]
+        # The browser logs the one refused request (404, the forgotten run), nothing else.
+        errors = _console_errors(driver)
+        assert errors and all(
+            e["source"] == "network" and "404" in e["message"] and old in e["message"]
+            for e in errors
+        ), errors

@@ -29,6 +29,7 @@ const S = {
   frame: null, // the latest frame
   points: null, // the training points (a frame may send null: unchanged)
   error: null, // the message of the last refused request, until one succeeds
+  csv: null, // the text of the CSV uploaded last (not kept in the URL)
   example: null, // the example the user clicked (the explain view's)
   options: {}, // the options the user set, as sent (kept in the URL)
   sent: 0, // requests numbered in the order they were sent...
@@ -122,16 +123,24 @@ function runPath(what) {
   return `/api/runs/${encodeURIComponent(S.run)}${what ? "/" + what : ""}`;
 }
 
-async function doConfigure(options) {
+async function doConfigure(options, revive = true) {
   const body = { ...options };
   const reply = S.run === null
     ? await request("POST", "/api/runs", body)
     : await request("POST", runPath("configure"), body);
+  if (!reply.ok && reply.status === 404 && S.run !== null && revive) {
+    if (!(await restart())) return false;
+    const note = S.error;
+    const ok = await doConfigure(options, false);
+    if (ok) S.error = note;
+    return ok;
+  }
   if (reply.ok) {
     if (reply.data.run) S.run = reply.data.run;
     S.error = null;
     for (const [k, v] of Object.entries(options)) {
       if (k === "example") S.example = v;
+      else if (k === "csv") S.csv = v;
       else if (STORED.includes(k)) S.options[k] = v;
     }
     showOptions(options);
@@ -143,14 +152,31 @@ async function doConfigure(options) {
   return reply.ok;
 }
 
-async function doSimple(what) {
+async function doSimple(what, revive = true) {
   if (S.run === null) await doConfigure({});
   if (S.run === null) return false;
   const reply = await request("POST", runPath(what), {});
+  if (!reply.ok && reply.status === 404 && revive) {
+    if (!(await restart())) return false;
+    const note = S.error;
+    const ok = await doSimple(what, false);
+    if (ok) S.error = note;
+    return ok;
+  }
   if (reply.ok) S.error = null;
   else S.error = reply.data.error || `request refused (HTTP ${reply.status})`;
   apply(reply);
   return reply.ok;
+}
+
+// The server forgets a run left alone for 10 minutes: start a new one with the same options.
+async function restart() {
+  const options = { ...S.options };
+  if (S.csv !== null && options.dataset === "csv") options.csv = S.csv;
+  S.run = null;
+  const ok = await doConfigure(options, false);
+  if (ok) S.error = "the server had forgotten this run (left alone for 10 minutes): a new run started with the same options";
+  return ok;
 }
 
 function settle() {
@@ -507,10 +533,14 @@ function renderCurves(frame) {
     label(x - 3, T + 30, `diverged at step ${d.step}`, "end");
   }
   const rates = h.lr || [];
-  for (let i = 1; i < rates.length; i++) {
-    if (rates[i] === rates[i - 1] || !finite(rates[i]) || !finite(rates[i - 1])) continue;
-    // A schedule changes lr a little every step; mark only jumps a person made (> 1%).
-    if (Math.abs(rates[i] - rates[i - 1]) <= 0.01 * Math.abs(rates[i - 1])) continue;
+  const top = Math.max(0, ...rates.filter(finite));
+  if (top > 0 && new Set(rates).size > 1) {
+    // The rate itself, from 0 (bottom) to its largest value (top), when it changed at all.
+    line(box, rates.map((v, i) => (finite(v) ? [xAt(i), T + (1 - v / top) * (H - T - B)] : null)), "#a78bfa", 1);
+  }
+  for (let i = 2; i < rates.length; i++) {
+    // A jump after a flat stretch: someone changed lr (a schedule's every-step drift is not marked).
+    if (rates[i] === rates[i - 1] || rates[i - 1] !== rates[i - 2] || !finite(rates[i])) continue;
     const x = xAt(i);
     svg("line", { x1: x, x2: x, y1: T, y2: H - B, stroke: "#7c3aed", "stroke-dasharray": "3 3" }, box);
     label(x + 3, T + (H - T - B) / 2, `lr ${fmt(rates[i], 3)}`); // between the two curves
