@@ -20,6 +20,7 @@ from autograd import Value, compile, custom_op, ops
 from autograd.compiler import Program
 from autograd.engine import Op, topological_order
 from autograd.testing import Expression, expressions, finite_floats, points
+from nn import MLP
 
 TOL = 1e-12
 
@@ -798,3 +799,42 @@ def test_the_module_is_compiler_and_compile_is_only_the_function() -> None:
     # no module of the function's name shadows it (or is shadowed by it)
     with pytest.raises(ModuleNotFoundError):
         importlib.import_module("autograd.compile")
+
+
+# --- nn.plot: the decision boundary is the model compiled, not a copy of it -----------------
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "leaky_relu"])
+def test_the_grid_is_the_compiled_model_and_matches_eager(
+    activation: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nn import plot
+
+    def no_fallback(*args: Any) -> Any:
+        raise AssertionError("an MLP's grid is one compiled numpy batch, not a loop")
+
+    monkeypatch.setattr(plot, "_model_on_grid", no_fallback)
+    model = MLP(2, [5, 4, 3], activation=activation, rng=random.Random(3))
+    points = np.array([[0.3, -0.2], [-1.5, 2.0], [0.0, 0.0], [40.0, -40.0], [1e-9, 3.0]])
+    got = plot._compiled_on_grid(np, model, points)
+    monkeypatch.undo()
+    for row, outs in zip(points.tolist(), got.tolist()):
+        eager = [v.data for v in model([Value(x) for x in row])]
+        assert outs == pytest.approx(eager, rel=1e-12, abs=1e-12)
+    assert not hasattr(plot, "_act")  # no copy of the activations: the program is the engine's
+
+
+def test_a_grid_the_engine_cannot_batch_is_evaluated_point_by_point() -> None:
+    from nn import plot
+    from nn.module import Module
+
+    class Ignores(MLP):  # an output that does not depend on x1: no program takes x1
+        def __call__(self, x: Any) -> Any:
+            return super().__call__([x[0], Value(0.25)])
+
+    model = Ignores(2, [3, 1], rng=random.Random(0))
+    assert isinstance(model, Module)
+    points = np.array([[0.5, 1.0], [-2.0, 7.0]])
+    got = plot._compiled_on_grid(np, model, points)
+    want = [model([Value(a), Value(b)]).data for a, b in points.tolist()]
+    assert got[:, 0].tolist() == want
