@@ -54,14 +54,32 @@ PLAN: list[tuple[str, str]] = [
 
 
 def run_worker(engine: str, workload: str, quick: bool, reps: int | None) -> dict[str, Any]:
-    """One worker process; its JSON result (the process's stderr is shown if it fails)."""
+    """One worker process; its JSON result, or a record of its failure (the stderr's tail).
+
+    A process that fails (the engine being redesigned does not import, say)
+    leaves its figures unmeasured rather than stopping the run.
+
+    Raises:
+        RuntimeError: torch was imported into a process other than PyTorch's.
+    """
     cmd = [sys.executable, "-m", "benchmarks.worker", engine, workload]
     cmd += ["--quick"] if quick else []
     cmd += ["--reps", str(reps)] if reps else []
     env = dict(os.environ, PYTHONHASHSEED="0")
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
-        raise RuntimeError(f"{shlex.join(cmd)} failed ({proc.returncode}):\n{proc.stderr}")
+        tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+        return {
+            "engine": engine,
+            "workload": workload,
+            "times": {},
+            "wall": {},
+            "checks": {},
+            "extra": {},
+            "errors": {"process": f"{shlex.join(cmd)} exited {proc.returncode}: {tail[0]}"},
+            "stderr": proc.stderr[-4000:],
+            "loaded": {"torch": False, "autograd": False},
+        }
     result: dict[str, Any] = json.loads(proc.stdout)
     if result["loaded"]["torch"] and engine != "torch":
         raise RuntimeError(f"torch was imported in the {engine} {workload} process")
@@ -203,6 +221,14 @@ class Figure:
         return f"{self.value:.1f} ms"
 
 
+def _measured(compute: Callable[[], float]) -> float:
+    """compute(), or NaN when what it needs was not measured (a process or task failed)."""
+    try:
+        return float(compute())
+    except (KeyError, ValueError, ZeroDivisionError, TypeError):
+        return math.nan
+
+
 def figures(runs: dict[tuple[str, str], dict[str, Any]], judge: bool = True) -> list[Figure]:
     """Every ratio the issue names, computed through the reference where processes differ.
 
@@ -211,20 +237,29 @@ def figures(runs: dict[tuple[str, str], dict[str, Any]], judge: bool = True) -> 
         judge: Whether to mark each target met or missed (not for the quick sizes).
 
     Returns:
-        The figures, in the issue's order.
+        The figures, in the issue's order; NaN for one that could not be measured.
     """
     figs: list[Figure] = []
+    modes = (("gc_on", "GC on"), ("gc_off", "GC off"))
 
     def add(
-        key: str, what: str, value: float, unit: str, target: str = "", ok: bool | None = None
+        key: str,
+        what: str,
+        compute: Callable[[], float],
+        unit: str,
+        target: str = "",
+        goal: Callable[[float], bool] | None = None,
     ) -> None:
-        figs.append(Figure(key, what, value, unit, target, ok if judge else None))
+        value = _measured(compute)
+        met = goal(value) if goal and judge and math.isfinite(value) else None
+        figs.append(Figure(key, what, value, unit, target, met))
 
     def speedup(slow: tuple[str, str, str], fast: tuple[str, str, str], mode: str) -> float:
         """How many times faster `fast` (engine, workload, task) is than `slow`."""
-        a = runs[slow[0], slow[1]]
-        b = runs[fast[0], fast[1]]
-        return _norm(a, slow[2], mode) / _norm(b, fast[2], mode)
+        return _norm(runs[slow[:2]], slow[2], mode) / _norm(runs[fast[:2]], fast[2], mode)
+
+    def within(engine: str, workload: str, task: str, base: str, mode: str) -> float:
+        return _paired(runs[engine, workload], task, mode, base, mode)
 
     mg = ("micrograd", "demo", "micrograd")
     eager = ("tapegrad", "demo", "eager")
@@ -232,171 +267,176 @@ def figures(runs: dict[tuple[str, str], dict[str, Any]], judge: bool = True) -> 
     numpy = ("compiled", "demo", "numpy")
     torch_b = ("torch", "demo", "torch_batched")
     torch_s = ("torch", "demo", "torch_scalar")
-    for mode, word, goal in (("gc_on", "GC on", 50.0), ("gc_off", "GC off", 10.0)):
-        v = speedup(mg, eager, mode)
+    for (mode, word), goal in zip(modes, (50.0, 10.0)):
         add(
             f"a.eager_vs_micrograd.{mode}",
             f"demo step: eager vs micrograd, {word}",
-            v,
+            lambda m=mode: speedup(mg, eager, m),
             "x",
             f">= {goal:g}x",
-            v >= goal,
+            lambda v, g=goal: v >= g,
         )
-    for mode, word in (("gc_on", "GC on"), ("gc_off", "GC off")):
-        t = runs["tapegrad", "demo"]
-        v = _paired(t, "eager", mode, "float_loop", mode)
+    for mode, word in modes:
         add(
             f"a.eager_vs_float_loop.{mode}",
             f"demo step: eager / float loop (slower by), {word}",
-            v,
+            lambda m=mode: within("tapegrad", "demo", "eager", "float_loop", m),
             "x",
             "<= 1.5x",
-            v <= 1.5,
+            lambda v: v <= 1.5,
         )
-    for mode, word in (("gc_on", "GC on"), ("gc_off", "GC off")):
-        v = speedup(mg, compiled, mode)
+    for mode, word in modes:
         add(
             f"a.compiled_vs_micrograd.{mode}",
             f"demo step: compiled per example vs micrograd, {word}",
-            v,
+            lambda m=mode: speedup(mg, compiled, m),
             "x",
             ">= 300x",
-            v >= 300,
+            lambda v: v >= 300,
         )
-    for mode, word in (("gc_on", "GC on"), ("gc_off", "GC off")):
-        v = speedup(mg, numpy, mode)
+    for mode, word in modes:
         add(
             f"a.numpy_vs_micrograd.{mode}",
             f"demo step: compiled numpy batch vs micrograd, {word}",
-            v,
+            lambda m=mode: speedup(mg, numpy, m),
             "x",
             ">= 3000x",
-            v >= 3000,
+            lambda v: v >= 3000,
         )
-    v = speedup(torch_b, numpy, "gc_on")
     add(
         "a.numpy_vs_torch_batched",
-        "demo step: numpy batch vs PyTorch batched nn.Linear (faster by)",
-        v,
+        "demo step: numpy batch vs PyTorch batched nn.Linear (faster by), GC on",
+        lambda: speedup(torch_b, numpy, "gc_on"),
         "x",
         "> 1x",
-        v > 1,
+        lambda v: v > 1,
     )
     for task, label in ((torch_s, "PyTorch 0-d tensors"), (torch_b, "PyTorch batched nn.Linear")):
         add(
             f"a.{task[2]}_vs_micrograd",
             f"demo step: {label} vs micrograd, GC on",
-            speedup(mg, task, "gc_on"),
+            lambda t=task: speedup(mg, t, "gc_on"),
             "x",
         )
     add(
         "a.eager_vs_torch_scalar",
         "demo step: eager vs PyTorch 0-d tensors, GC on",
-        speedup(torch_s, eager, "gc_on"),
+        lambda: speedup(torch_s, eager, "gc_on"),
         "x",
     )
 
-    for mode, word, goal in (("gc_on", "GC on", 8.0), ("gc_off", "GC off", 4.0)):
-        v = speedup(("micrograd", "scalar", "micrograd"), ("tapegrad", "scalar", "tapegrad"), mode)
+    chains = (("micrograd", "scalar", "micrograd"), ("tapegrad", "scalar", "tapegrad"))
+    for (mode, word), goal in zip(modes, (8.0, 4.0)):
         add(
             f"b.scalar_vs_micrograd.{mode}",
             f"scalar chains: eager vs micrograd, {word}",
-            v,
+            lambda m=mode: speedup(*chains, m),
             "x",
             f">= {goal:g}x",
-            v >= goal,
+            lambda v, g=goal: v >= g,
         )
-    for mode, word in (("gc_on", "GC on"), ("gc_off", "GC off")):
-        v = speedup(("slots", "gpt", "slots"), ("tapegrad", "gpt", "tapegrad"), mode)
+    gpts = (("slots", "gpt", "slots"), ("tapegrad", "gpt", "tapegrad"))
+    for mode, word in modes:
         add(
             f"c.gpt_vs_slots.{mode}",
             f"tiny GPT: tapegrad vs slots Value, {word}",
-            v,
+            lambda m=mode: speedup(*gpts, m),
             "x",
             ">= 3x",
-            v >= 3,
+            lambda v: v >= 3,
         )
 
-    mem_m = runs["micrograd", "memory"]["extra"]
-    mem_t = runs["tapegrad", "memory"]["extra"]
-    share = mem_t["chain"]["bytes"] / mem_m["chain"]["bytes"] * 100
+    def memory(engine: str, graph: str) -> float:
+        return float(runs[engine, "memory"]["extra"][graph]["bytes"])
+
     add(
         "d.memory_share",
         "graph memory of the scalar chains, % of micrograd's (same program)",
-        share,
+        lambda: memory("tapegrad", "chain") / memory("micrograd", "chain") * 100,
         "%",
         "<= 20%",
-        share <= 20,
+        lambda v: v <= 20,
     )
     add(
         "d.memory_share_demo",
         "graph memory of the demo forward (idiomatic graphs), % of micrograd's",
-        mem_t["demo"]["bytes"] / mem_m["demo"]["bytes"] * 100,
+        lambda: memory("tapegrad", "demo") / memory("micrograd", "demo") * 100,
         "%",
     )
-    scaling = runs["tapegrad", "backward"]["extra"]["backward_s"]
+    scaling: dict[str, Any] = runs["tapegrad", "backward"]["extra"].get("backward_s", {})
     sizes = sorted(scaling, key=int)
+
+    def per_node(n: str, mode: str) -> float:
+        return median(scaling[n][mode]) / int(n) * 1e9
+
     for mode, word in (("gc_on", "GC included"), ("gc_off", "GC off")):
-        per = {n: median(scaling[n][mode]) / int(n) * 1e9 for n in sizes}
         for n in sizes:
             add(
                 f"d.backward_ns_per_node.{n}.{mode}",
                 f"backward of {int(n):,} nodes, per node, {word}",
-                per[n],
+                lambda n=n, m=mode: per_node(n, m),
                 "ns",
             )
-        growth = per[sizes[-1]] / per[sizes[0]]
-        add(
-            f"d.backward_growth.{mode}",
-            f"backward per node at {int(sizes[-1]):,} / at {int(sizes[0]):,} nodes, {word}",
-            growth,
-            "x",
-            "linear: <= 1.5x",
-            growth <= 1.5,
-        )
+        if sizes:
+            add(
+                f"d.backward_growth.{mode}",
+                f"backward per node at {int(sizes[-1]):,} / at {int(sizes[0]):,} nodes, {word}",
+                lambda m=mode: per_node(sizes[-1], m) / per_node(sizes[0], m),
+                "x",
+                "linear: <= 1.5x",
+                lambda v: v <= 1.5,
+            )
 
-    extra = runs["compiled", "demo"]["extra"]
+    demo_extra = runs["compiled", "demo"]["extra"]
     add(
         "e.compile_ms",
         "compile time of the demo program (per-example + penalty)",
-        extra["compile_ms"],
+        lambda: demo_extra["compile_ms"],
         "ms",
         "<= 50 ms",
-        extra["compile_ms"] <= 50,
+        lambda v: v <= 50,
     )
     add(
         "e.numpy_build_ms",
         "numpy variant: extra time of its first call (builds it)",
-        extra["numpy_first_call_extra_ms"],
+        lambda: demo_extra["numpy_first_call_extra_ms"],
         "ms",
     )
     widths = runs["compiled", "widths"]
-    compile_ms = widths["extra"]["compile_ms"]
+    compile_ms: dict[str, list[float]] = widths["extra"].get("compile_ms", {})
     ws = sorted(compile_ms, key=int)
     for w in ws:
-        add(f"e.compile_ms.w{w}", f"compile time at width {w}", median(compile_ms[w]), "ms")
-    # a width-w MLP(2, [w, w, 1]) has about w^2 + 4w parameters: time per parameter
-    per_param = {w: median(compile_ms[w]) / (int(w) ** 2 + 4 * int(w) + 1) for w in ws}
-    growth = per_param[ws[-1]] / per_param[ws[0]]
-    add(
-        "e.compile_growth",
-        f"compile time per parameter, width {ws[-1]} / width {ws[0]}",
-        growth,
-        "x",
-        "linear: <= 1.5x",
-        growth <= 1.5,
-    )
+        add(
+            f"e.compile_ms.w{w}",
+            f"compile time at width {w}",
+            lambda w=w: median(compile_ms[w]),
+            "ms",
+        )
+
+    def per_parameter(w: str) -> float:  # MLP(2, [w, w, 1]) has w^2 + 5w + 1 parameters
+        return median(compile_ms[w]) / (int(w) ** 2 + 5 * int(w) + 1)
+
+    if ws:
+        add(
+            "e.compile_growth",
+            f"compile time per parameter, width {ws[-1]} / width {ws[0]}",
+            lambda: per_parameter(ws[-1]) / per_parameter(ws[0]),
+            "x",
+            "linear: <= 1.5x",
+            lambda v: v <= 1.5,
+        )
     for w in ws:
-        for mode, word in (("gc_on", "GC on"), ("gc_off", "GC off")):
-            v = _paired(widths, f"compiled_w{w}", mode, f"float_loop_w{w}", mode)
-            target, ok = ("<= 1x", v <= 1.0) if int(w) >= 64 else ("", None)
+        for mode, word in modes:
+            goal = (lambda v: v <= 1.0) if int(w) >= 64 else None
             add(
                 f"e.compiled_vs_float_loop.w{w}.{mode}",
                 f"per example at width {w} / float loop at width {w}, {word}",
-                v,
+                lambda w=w, m=mode: within(
+                    "compiled", "widths", f"compiled_w{w}", f"float_loop_w{w}", m
+                ),
                 "x",
-                target,
-                ok,
+                "<= 1x" if goal else "",
+                goal,
             )
     return figs
 
@@ -423,8 +463,10 @@ def demo_table(runs: dict[tuple[str, str], dict[str, Any]]) -> list[dict[str, An
         r = runs[engine, workload]
         row: dict[str, Any] = {"name": name, "engine": engine, "task": task}
         for mode in ("gc_on", "gc_off"):
-            row[f"ms_{mode}"] = _ms(r, task, mode)
-            row[f"vs_micrograd_{mode}"] = _norm(mg, "micrograd", mode) / _norm(r, task, mode)
+            row[f"ms_{mode}"] = _measured(lambda m=mode, r=r, t=task: _ms(r, t, m))
+            row[f"vs_micrograd_{mode}"] = _measured(
+                lambda m=mode, r=r, t=task: _norm(mg, "micrograd", m) / _norm(r, t, m)
+            )
         rows.append(row)
     return rows
 
@@ -442,7 +484,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"on {m['cpu']}, {m['cores']} cores, {m['platform']}, Python {m['python']}, "
         f"micrograd {m['micrograd']}, torch {m['torch']}, numpy {m['numpy']}; "
         f"load average {load['before'][0]:.2f} before, {load['after'][0]:.2f} after. "
-        f"Each engine in its own process; median of {c['reps']} interleaved calls per GC mode, "
+        f"Each engine in its own process; CPU time, median of {c['reps']} interleaved calls "
+        f"per GC mode, "
         f"a full collection before each; weights frozen (no optimizer update is timed, "
         f"every call returns the same loss); ratios across processes through the "
         f"hand-written float loop timed in each (GC off), paired by round{quick}.",
@@ -455,7 +498,7 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     for row in result["demo_step"]:
         lines.append(
-            f"| {row['name']} | {row['ms_gc_on']:.3f} | {row['ms_gc_off']:.3f} | "
+            f"| {row['name']} | {_f(row['ms_gc_on'])} | {_f(row['ms_gc_off'])} | "
             f"{_x(row['vs_micrograd_gc_on'])} | {_x(row['vs_micrograd_gc_off'])} |"
         )
     lines += [
@@ -467,6 +510,8 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     for f in result["figures"]:
         mark = "" if f["met"] is None else ("met" if f["met"] else "**missed**")
+        if f["target"] and not math.isfinite(f["value"]):
+            mark = "**not measured**"
         shown = Figure(**f).shown()
         lines.append(f"| {f['what']} | {shown} | {f['target']} | {mark} |")
     lines += [
@@ -481,11 +526,21 @@ def markdown(result: dict[str, Any]) -> str:
             for k, v in result["reference_ms"].items()
         )
     )
+    errors = [f"{k}: {e}" for k, r in result["runs"].items() for e in r["errors"].values()]
+    if errors:
+        lines += ["", "Not measured (the error each process reported):", ""]
+        lines += [f"- {e}" for e in errors]
     return "\n".join(lines)
 
 
 def _x(v: float) -> str:
+    if not math.isfinite(v):
+        return "-"
     return f"{v:.2f}x" if v < 10 else f"{v:.0f}x"
+
+
+def _f(ms: float) -> str:
+    return f"{ms:.3f}" if math.isfinite(ms) else "-"
 
 
 def chart(result: dict[str, Any], path: Path) -> None:
@@ -497,7 +552,10 @@ def chart(result: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = sorted(result["demo_step"], key=lambda r: -r["vs_micrograd_gc_on"])
+    rows = [r for r in result["demo_step"] if math.isfinite(r["vs_micrograd_gc_on"])]
+    rows.sort(key=lambda r: -r["vs_micrograd_gc_on"])
+    if not rows:
+        return
     fig, ax = plt.subplots(figsize=(8, 0.5 * len(rows) + 1.5))
     names = [r["name"] for r in rows]
     values = [r["vs_micrograd_gc_on"] for r in rows]
@@ -547,6 +605,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "protocol": {
             "processes": "one fresh interpreter per (engine, workload); torch only in torch's",
             "timing": "interleaved, rotated order; gc.collect() untimed before every call",
+            "clock": "CPU time of the process (time.process_time); wall clock in runs[*].wall",
             "modes": "gc_on: collector enabled while timed; gc_off: disabled while timed",
             "statistic": "median per task and mode",
             "frozen_weights": "no optimizer update inside (or outside) the timed calls",
@@ -557,7 +616,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "figures": [vars(f) for f in figures(runs, judge=not args.quick)],
         "agreement": agreement,
         "reference_ms": {
-            f"{e} {w}": _ms(r, "float_loop", "gc_off") for (e, w), r in runs.items() if r["times"]
+            f"{e} {w}": _ms(r, "float_loop", "gc_off")
+            for (e, w), r in runs.items()
+            if "float_loop" in r["times"]
         },
         "runs": {f"{e} {w}": r for (e, w), r in runs.items()},
     }

@@ -148,25 +148,22 @@ def compiled_programs(weights: ref.Weights) -> tuple[Any, Any, Any, float]:
     x0, x1, label = Value(0.0, label="x0"), Value(0.0, label="x1"), Value(1.0, label="y")
     term_graph = (1.0 - label * model([x0, x1])).relu()
     penalty_graph = ref.ALPHA * losses.l2(model.parameters())
-    started = time.perf_counter()
+    started = time.process_time()
     term = compile(term_graph, [x0, x1, label])
     penalty = compile(penalty_graph, [])
-    return model, term, penalty, (time.perf_counter() - started) * 1e3
+    return model, term, penalty, (time.process_time() - started) * 1e3
 
 
 def demo_compiled(
     weights: ref.Weights, X: list[list[float]], Y: list[float]
-) -> tuple[Task, Grads, Task, Grads, dict[str, float]]:
-    """The compiled demo step, per example (one call each) and on numpy arrays (one call)."""
-    import numpy as np
-
+) -> tuple[Task, Grads, dict[str, float]]:
+    """The compiled demo step, one program call per example; and the compile time."""
     model, term, penalty, compile_ms = compiled_programs(weights)
     params = model.parameters()
     ordered = _neuron_params(model)
     rows = [(a, b, y) for (a, b), y in zip(X, Y)]
     n = len(rows)
     seed = 1.0 / n  # d(mean)/d(term)
-    A, B, L = (np.array(c, dtype=float) for c in zip(*rows))
 
     def per_example() -> float:
         for p in params:
@@ -175,20 +172,32 @@ def demo_compiled(
         data = sum([backward(a, b, y, gradient=seed) for a, b, y in rows]) / n
         return float(data + penalty.backward())
 
+    return per_example, lambda: [float(p.grad) for p in ordered], {"compile_ms": compile_ms}
+
+
+def demo_numpy(
+    weights: ref.Weights, X: list[list[float]], Y: list[float]
+) -> tuple[Task, Grads, dict[str, float]]:
+    """The same program called once on numpy arrays of the whole batch."""
+    import numpy as np
+
+    model, term, penalty, _ = compiled_programs(weights)
+    params = model.parameters()
+    ordered = _neuron_params(model)
+    n = len(X)
+    seed = 1.0 / n
+    A, B, L = (np.array(c, dtype=float) for c in zip(*[(a, b, y) for (a, b), y in zip(X, Y)]))
+
     def batched() -> float:
         for p in params:
             p.grad = 0.0
         data = float(term.backward(A, B, L, gradient=seed).sum()) / n
         return data + float(penalty.backward())
 
-    first, _ = timed_call(batched, True)  # builds the numpy variant on its first call
-    again, _ = timed_call(batched, True)
-
-    def grads() -> list[float]:
-        return [float(p.grad) for p in ordered]
-
-    extra = {"compile_ms": compile_ms, "numpy_first_call_extra_ms": (first - again) * 1e3}
-    return per_example, grads, batched, grads, extra
+    first, _, _ = timed_call(batched, True)  # builds the numpy variant on its first call
+    again, _, _ = timed_call(batched, True)
+    extra = {"numpy_first_call_extra_ms": (first - again) * 1e3}
+    return batched, lambda: [float(p.grad) for p in ordered], extra
 
 
 def demo_torch(
@@ -427,7 +436,7 @@ def backward_scaling(cfg: Config) -> dict[str, Any]:
                     h = (h * a + b).relu() + h * 0.5
                 root = h
                 del h
-                seconds, _ = timed_call(root.backward, mode == "gc_on")
+                seconds, _, _ = timed_call(root.backward, mode == "gc_on")
                 rows[str(n)][mode].append(seconds)
                 del root
                 gc.collect()
@@ -437,22 +446,30 @@ def backward_scaling(cfg: Config) -> dict[str, Any]:
 # --- workload e: compiled, widths --------------------------------------------------------
 
 
-def compiled_widths(cfg: Config) -> tuple[dict[str, Task], dict[str, Any]]:
-    """Per-example compiled steps and float loops at each width; compile time of each program."""
-    tasks: dict[str, Task] = {}
-    compile_ms: dict[str, list[float]] = {}
+Builder = Callable[[], tuple[Task, Grads | None, dict[str, Any]]]
+"""Makes one task: (the call, its gradients or None, extra figures)."""
+
+
+def width_builders(cfg: Config, compile_ms: dict[str, list[float]]) -> list[tuple[str, Builder]]:
+    """Per-example compiled steps and float loops at each width; compile times go to compile_ms."""
     X, Y = ref.moons(cfg.demo_points)
+    out: list[tuple[str, Builder]] = []
     for width in cfg.widths:
         weights = ref.initial_weights(2, [width, width, 1])
-        times = []
-        for _ in range(cfg.compile_reps):
-            gc.collect()
-            times.append(compiled_programs(weights)[3])
-        compile_ms[str(width)] = times
-        step, _, _, _, _ = demo_compiled(weights, X, Y)
-        tasks[f"compiled_w{width}"] = step
-        tasks[f"float_loop_w{width}"] = ref.float_step(weights, X, Y)[0]
-    return tasks, {"compile_ms": compile_ms}
+
+        def compiled(weights: ref.Weights = weights, width: int = width) -> Any:
+            times = []
+            for _ in range(cfg.compile_reps):
+                gc.collect()
+                times.append(compiled_programs(weights)[3])
+            compile_ms[str(width)] = times
+            return demo_compiled(weights, X, Y)[0], None, {}
+
+        def floats(weights: ref.Weights = weights) -> Any:
+            return ref.float_step(weights, X, Y)[0], None, {}
+
+        out += [(f"compiled_w{width}", compiled), (f"float_loop_w{width}", floats)]
+    return out
 
 
 # --- the process ---------------------------------------------------------------------------
@@ -482,31 +499,57 @@ def run(engine: str, workload: str, cfg: Config, reps: int) -> dict[str, Any]:
     tasks: dict[str, Task] = {"float_loop": reference}
     grads: dict[str, Grads] = {"float_loop": reference_grads}
     extra: dict[str, Any] = {}
+    errors: dict[str, str] = {}  # what could not be measured, and why
+
+    def add(name: str, build: Builder) -> None:
+        """Build one task and call it once (the warm-up); on an error, record it and go on."""
+        try:
+            task, task_grads, more = build()
+            task()
+        except Exception as e:  # the engine is being redesigned: report, do not crash
+            errors[name] = f"{type(e).__name__}: {e}"
+            return
+        tasks[name] = task
+        if task_grads is not None:
+            grads[name] = task_grads
+        extra.update(more)
+
     if workload == "demo":
         if engine == "micrograd":
-            tasks["micrograd"], grads["micrograd"] = demo_micrograd(weights, X, Y)
+            add("micrograd", lambda: (*demo_micrograd(weights, X, Y), {}))
         elif engine == "tapegrad":
-            tasks["eager"], grads["eager"] = demo_tapegrad(weights, X, Y)
+            add("eager", lambda: (*demo_tapegrad(weights, X, Y), {}))
         elif engine == "compiled":
-            per, per_grads, batched, batched_grads, extra = demo_compiled(weights, X, Y)
-            tasks.update(compiled=per, numpy=batched)
-            grads.update(compiled=per_grads, numpy=batched_grads)
+            add("compiled", lambda: demo_compiled(weights, X, Y))
+            add("numpy", lambda: demo_numpy(weights, X, Y))
         else:
-            for key, (task, task_grads) in demo_torch(weights, X, Y).items():
-                tasks[key], grads[key] = task, task_grads
+            variants = demo_torch(weights, X, Y)
+            for key in variants:
+                add(key, lambda key=key: (*variants[key], {}))
     elif workload == "scalar":
-        tasks[engine] = chains_task(_value_class(engine), cfg.chains, cfg.chain_length)
+        add(
+            engine,
+            lambda: (chains_task(_value_class(engine), cfg.chains, cfg.chain_length), None, {}),
+        )
     elif workload == "gpt":
-        tasks[engine], grads[engine], extra = gpt_task(engine, cfg)
+        add(engine, lambda: gpt_task(engine, cfg))
     elif workload == "widths":
-        more, extra = compiled_widths(cfg)
-        tasks.update(more)
+        compile_ms: dict[str, list[float]] = {}
+        for name, build in width_builders(cfg, compile_ms):
+            add(name, build)
+        extra["compile_ms"] = compile_ms
     if workload == "memory":  # tracemalloc slows everything: nothing is timed here
         tasks = {}
-        extra = memory(engine, cfg)
-    times, results = interleave(tasks, reps) if tasks else ({}, {})
+        try:
+            extra = memory(engine, cfg)
+        except Exception as e:
+            errors["memory"] = f"{type(e).__name__}: {e}"
+    times, wall, results = interleave(tasks, reps) if tasks else ({}, {}, {})
     if workload == "backward":
-        extra = {"backward_s": backward_scaling(cfg)}
+        try:
+            extra = {"backward_s": backward_scaling(cfg)}
+        except Exception as e:
+            errors["backward"] = f"{type(e).__name__}: {e}"
     checks: dict[str, Any] = {}
     for name, values in results.items():
         spread = max(abs(v - values[0]) for v in values)
@@ -519,9 +562,11 @@ def run(engine: str, workload: str, cfg: Config, reps: int) -> dict[str, Any]:
         "engine": engine,
         "workload": workload,
         "config": asdict(cfg) | {"reps": reps},
-        "times": times,
+        "times": times,  # CPU seconds
+        "wall": wall,
         "checks": checks,
         "extra": extra,
+        "errors": errors,
         "loaded": {m: m in sys.modules for m in ("torch", "numpy", "autograd", "micrograd")},
         "pid": os.getpid(),
         "load_average": {"before": load_before, "after": os.getloadavg()},

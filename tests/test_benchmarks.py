@@ -61,6 +61,8 @@ def test_every_engine_and_workload_ran_in_its_own_process(quick: Any) -> None:
 
 def test_every_figure_is_finite_and_the_targets_are_listed(quick: Any) -> None:
     result, _, _ = quick
+    errors = {name: r["errors"] for name, r in result["runs"].items() if r["errors"]}
+    assert not errors  # a task or process that failed is named here
     keys = {f["key"] for f in result["figures"]}
     for prefix in (
         "a.eager_vs_micrograd.gc_on",
@@ -138,10 +140,11 @@ def test_gc_is_off_only_inside_gc_off_calls_and_every_call_is_counted() -> None:
     def task(name: str) -> Any:
         return lambda: seen[name].append(gc.isenabled()) or 1.0
 
-    times, results = timing.interleave({"a": task("a"), "b": task("b")}, reps=3)
+    times, wall, results = timing.interleave({"a": task("a"), "b": task("b")}, reps=3)
     assert gc.isenabled()
     for name in "ab":
         assert [len(times[name][m]) for m in timing.MODES] == [3, 3]
+        assert [len(wall[name][m]) for m in timing.MODES] == [3, 3]
         assert seen[name][0] is True  # the warm-up call
         assert sorted(seen[name][1:]) == [False] * 3 + [True] * 3
         assert results[name] == [1.0] * 7
@@ -183,3 +186,24 @@ def test_cross_process_ratios_pair_each_round_with_its_reference() -> None:
     """A round the machine ran slow (ref 10 ms instead of 1) does not tilt the ratio."""
     r = {"times": {"float_loop": {"gc_off": [1.0, 10.0, 1.0]}, "t": {"gc_on": [2.0, 20.0, 30.0]}}}
     assert run._norm(r, "t", "gc_on") == 2.0  # the ratio of the medians would say 20
+
+
+def test_a_task_that_could_not_run_is_reported_not_measured(quick: Any) -> None:
+    result, _, _ = quick
+    runs = {tuple(name.split(" ")): dict(r) for name, r in result["runs"].items()}
+    runs["compiled", "demo"]["times"] = {
+        k: v for k, v in runs["compiled", "demo"]["times"].items() if k != "numpy"
+    }
+    runs["compiled", "demo"]["errors"] = {"numpy": "TypeError: no numpy today"}
+    figs = {f.key: f for f in run.figures(runs)}
+    assert math.isnan(figs["a.numpy_vs_micrograd.gc_on"].value)
+    assert figs["a.numpy_vs_micrograd.gc_on"].met is None
+    assert math.isfinite(figs["a.compiled_vs_micrograd.gc_on"].value)
+    page = run.markdown(
+        {
+            **result,
+            "figures": [vars(f) for f in figs.values()],
+            "runs": {" ".join(k): r for k, r in runs.items()},
+        }
+    )
+    assert "**not measured**" in page and "compiled demo: TypeError: no numpy today" in page
