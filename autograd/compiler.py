@@ -265,8 +265,8 @@ class _Writer:
         self.t = trace
         self.vector = vector
         self.helpers: dict[str, Any] = {}
-        self.used: set[str] = set()  # helper names of the emitters the source calls
         self._by_id: dict[int, str] = {}
+        self._templates: dict[tuple[Any, ...], Any] = {}
 
     # names -----------------------------------------------------------------
 
@@ -310,13 +310,26 @@ class _Writer:
         return out
 
     def _emitter(self, i: int, args: Sequence[Any], strict: bool) -> _trace.Emitter:
+        """An emitter writing placeholders (`{a0}`, `{g}`, `{T}`): its text is a template.
+
+        A template is written once per op, operand pattern and batch layout, and
+        filled in for each node of that kind (`_fill`): compile time stays linear.
+        """
+        names = {f"a{k}": f"{{a{k}}}" for k, a in enumerate(args) if isinstance(a, Value)}
+        names["g"], names["ans"] = "{g}", "{ans}"
         return _trace.Emitter(
-            self._names(i, args),
-            f"t{i}_" if strict else f"u{i}_",
+            names,
+            "{T}",
             numpy=self.vec(i),
             strict=strict,
             batched=self._batched_names(i, args),
         )
+
+    def _fill(self, i: int, args: Sequence[Any], strict: bool) -> dict[str, str]:
+        """The names a template of node i's code is filled in with."""
+        names = self._names(i, args)
+        names["T"] = f"t{i}_" if strict else f"u{i}_"
+        return names
 
     # one node ---------------------------------------------------------------
 
@@ -335,6 +348,7 @@ class _Writer:
         args = t.args(i)
         plan = t.plans.get(op, args)
         name = f"v{i}"
+        name_t = "{ans}"
         if not plan.traced_forward:  # the slow path: the op's own function on floats
             assert not self.vec(i), "the numpy variant refuses ops that do not trace"
             fn = self.bind(op.forward, op.name)
@@ -344,15 +358,20 @@ class _Writer:
                 f"if type({name}) is not float:",
                 f"    {name} = as_float({name}, {f'result of op {op.name}'!r})",
             ]
-        em = self._emitter(i, args, strict=True)
-        root = em.canon(plan.forward)
-        em.count(root)
-        text = em.expr(root)
-        self.used |= em.used
-        if self.vec(i) and not em.is_batched(root):
-            self.used.add("np")
-            text = f"np.full(n, {text})"
-        return [*em.lines, f"{name} = {text}{comment}"]
+        key = ("forward", id(plan), self.vec(i), frozenset(self._batched_names(i, args)))
+        template = self._templates.get(key)
+        if template is None:
+            em = self._emitter(i, args, strict=True)
+            root = em.canon(plan.forward)
+            em.count(root)
+            text = em.expr(root)
+            if self.vec(i) and not em.is_batched(root):
+                text = f"np.full(n, {text})"
+            template = self._templates[key] = [*em.lines, f"{name_t} = {text}"]
+        fill = self._fill(i, args, strict=True)
+        lines = [line.format(**fill) for line in template]
+        lines[-1] += comment
+        return lines
 
     def grads(self, i: int) -> tuple[list[str], list[tuple[int, str]]]:
         """Statements to run first, and node i's contributions to its operands' gradients.
@@ -383,38 +402,50 @@ class _Writer:
                 rule = self.bind(op.vjps[k], f"{op.name}_vjp{k}")
                 out.append((k, f"{rule}({call_args})"))
             wanted = [k for k in wanted if plan.traced_rules[k]]
+        layout = tuple(self.vec(t.index[args[k]]) for k in wanted)
+        batched = frozenset(self._batched_names(i, args))
+        key = ("grads", id(plan), self.vec(i), batched, tuple(wanted), layout)
+        template = self._templates.get(key)
+        if template is None:
+            template = self._templates[key] = self._grads_template(i, args, plan, wanted, layout)
+        lines, texts = template
+        fill = self._fill(i, args, strict=False)
+        out += [(k, text.format(**fill)) for k, text in zip(wanted, texts)]
+        return [*pre, *[line.format(**fill) for line in lines]], out
+
+    def _grads_template(
+        self, i: int, args: Sequence[Any], plan: _Plan, wanted: list[int], layout: tuple[bool, ...]
+    ) -> tuple[list[str], list[str]]:
+        """The code of node i's traced contributions, as templates (see `_emitter`)."""
         em = self._emitter(i, args, strict=False)
-        shapes: list[tuple[int, str, Any]] = []  # (operand, how it is summed, symbol to write)
-        for k in wanted:
+        shapes: list[tuple[str, Any]] = []  # (how it is summed, the symbol to write)
+        for k, target_vec in zip(wanted, layout):
             c = em.canon(plan.rules[k])
-            target = t.index[args[k]]
             how, root = "as is", c
-            if self.vec(i) and not self.vec(target):
+            if self.vec(i) and not target_vec:
                 how, root = self._reduction(em, c)
             elif self.vec(i) and not em.is_batched(c):
                 how = "full"
-            shapes.append((k, how, root))
-        for _, _, root in shapes:
+            shapes.append((how, root))
+        for _, root in shapes:
             em.count(root)
-        texts = [em.expr(root) for _, _, root in shapes]
-        self.used |= em.used
-        for (k, how, _), text in zip(shapes, texts):
+        texts = []
+        for how, root in shapes:
+            text = em.expr(root)
             if how == "g":
-                text = f"g{i}.sum()"
+                text = "{g}.sum()"
             elif how == "g @":
-                text = f"g{i} @ {_atom(text)}"
+                text = f"{{g}} @ {_atom(text)}"
             elif how == "g sum *":
-                text = f"g{i}.sum() * {_atom(text)}"
+                text = f"{{g}}.sum() * {_atom(text)}"
             elif how == "sum":
-                self.used.add("np")
                 text = f"np.sum({text})"
             elif how == "n *":
                 text = f"n * {_atom(text)}"
             elif how == "full":
-                self.used.add("np")
                 text = f"np.full(n, {text})"
-            out.append((k, text))
-        return [*pre, *em.lines], out
+            texts.append(text)
+        return em.lines, texts
 
     @staticmethod
     def _reduction(em: _trace.Emitter, c: Any) -> tuple[str, Any]:
@@ -487,7 +518,6 @@ class _Writer:
             f_lines = [f"def forward({sig_f}):", *_indent(fwd), f"    return {ret}"]
             b_lines = [f"def backward({sig_b}):", *_indent(fwd)]
             if bwd:
-                self.used.add("np")
                 b_lines += ['    with np.errstate(all="ignore"):', *_indent(bwd, 2)]
             b_lines.append(f"    return {ret}")
         else:
