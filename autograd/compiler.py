@@ -193,6 +193,7 @@ class _Trace:
         self.nodes = [n for n in order if n in live and getattr(n, "_n", 0) >= 0]
         self.index = {n: i for i, n in enumerate(self.nodes)}
         self.outputs = [self.index[o] for o in outputs]
+        self.outputs_values = outputs
         self.inputs = self._check_inputs(inputs)
         self.input_pos = {i: k for k, i in enumerate(self.inputs)}
         for node in self.nodes:
@@ -255,6 +256,68 @@ class _Trace:
         return node._args if node._args is not None else node._prev
 
 
+# --- layers: a numpy batch computes dot products that share inputs as one product ------
+
+
+@dataclass
+class _Layer:
+    """Dot-product nodes over the same inputs: one matrix product in a numpy batch.
+
+    Each member is `dot(w, x)` with the same x (array nodes, then constants)
+    and its own weights (parameters or constants); a neural network layer.
+    """
+
+    id: int
+    members: list[int]  # node indices, in the order of the graph
+    inputs: list[Value]  # the shared array operands
+    constants: list[float]  # the shared constant operands (a bias's 1.0)
+    weights: list[list[Any]] = field(default_factory=list)  # per member, per input
+    extra_weights: list[list[Any]] = field(default_factory=list)  # per member, per constant
+
+
+def _layers(t: _Trace) -> dict[int, _Layer]:
+    """The graph's layers (two or more dot nodes sharing their array operands), by member."""
+    dot = ops.OPS["dot"]
+    found: dict[tuple[Any, ...], _Layer] = {}
+    for i, node in enumerate(t.nodes):
+        if node._fn is not dot or not t.batched[i]:
+            continue
+        args = t.args(i)
+        n = len(args) // 2
+        for ws, xs in ((args[:n], args[n:]), (args[n:], args[:n])):
+            if all(_is_weight(t, w) for w in ws) and all(_is_input(t, x) for x in xs):
+                break
+        else:
+            continue
+        inputs = [x for x in xs if isinstance(x, Value)]
+        key = tuple(id(x) if isinstance(x, Value) else ("c", repr(x)) for x in xs)
+        layer = found.get(key)
+        if layer is None:
+            constants = [float(x) for x in xs if not isinstance(x, Value)]
+            layer = found[key] = _Layer(len(found), [], inputs, constants)
+        layer.members.append(i)
+        layer.weights.append([w for w, x in zip(ws, xs) if isinstance(x, Value)])
+        layer.extra_weights.append([w for w, x in zip(ws, xs) if not isinstance(x, Value)])
+    groups: dict[int, _Layer] = {}
+    for k, layer in enumerate(lay for lay in found.values() if len(lay.members) > 1):
+        layer.id = k
+        groups.update((m, layer) for m in layer.members)
+    return groups
+
+
+def _is_weight(t: _Trace, w: Any) -> bool:
+    """A parameter leaf or a constant: shared by every example, read at each call."""
+    if not isinstance(w, Value):
+        return True
+    i = t.index[w]
+    return i in t.param_pos
+
+
+def _is_input(t: _Trace, x: Any) -> bool:
+    """An array node (it depends on an input), or a constant."""
+    return not isinstance(x, Value) or t.batched[t.index[x]]
+
+
 # --- the code writer -------------------------------------------------------------
 
 
@@ -267,6 +330,21 @@ class _Writer:
         self.helpers: dict[str, Any] = {}
         self._by_id: dict[int, str] = {}
         self._templates: dict[tuple[Any, ...], Any] = {}
+        self.groups: dict[int, _Layer] = _layers(trace) if vector else {}
+        # parameters only a layer's matrix reads: no local of their own
+        self.layer_only: set[int] = set()
+        if self.groups:
+            used = {trace.index[a] for a in trace.outputs_values}
+            for i, node in enumerate(trace.nodes):
+                if node._fn is not None and i not in self.groups:
+                    used.update(trace.index[a] for a in trace.args(i) if isinstance(a, Value))
+            for layer in self.groups.values():
+                for ws in (*layer.weights, *layer.extra_weights):
+                    self.layer_only.update(
+                        trace.index[w]
+                        for w in ws
+                        if isinstance(w, Value) and trace.index[w] not in used
+                    )
 
     # names -----------------------------------------------------------------
 
@@ -341,11 +419,14 @@ class _Writer:
         label = "".join(c if c.isprintable() else " " for c in node.label)
         comment = f"  # {label}" if label.strip() else ""
         if node._fn is None:
-            if i in t.input_pos:
+            if i in t.input_pos or i in self.layer_only:
                 return []
             return [f"v{i} = p{t.param_pos[i]}.data{comment}"]
         op = node._fn
         args = t.args(i)
+        layer = self.groups.get(i)
+        if layer is not None:
+            return self._layer_forward(layer, i, comment)
         plan = t.plans.get(op, args)
         name = f"v{i}"
         name_t = "{ans}"
@@ -466,6 +547,82 @@ class _Writer:
                 return "sum", c
         return "n *", c
 
+    # layers: dot products sharing their inputs, as matrix products ---------------
+
+    def _weight(self, w: Any) -> str:
+        """A weight of a layer in the generated code: its parameter's live value, or a number."""
+        if isinstance(w, Value):
+            return f"p{self.t.param_pos[self.t.index[w]]}.data"
+        return _trace.literal(w)
+
+    def _layer_forward(self, layer: _Layer, i: int, comment: str) -> list[str]:
+        lines: list[str] = []
+        L = f"L{layer.id}"
+        j = layer.members.index(i)
+        if j == 0:  # the whole layer: X (examples x inputs) @ W.T (inputs x nodes) + B
+            cols = ", ".join(self.ref(x) for x in layer.inputs)
+            lines.append(f"X{L} = np.stack(({cols},), axis=1)")
+            lines.append(f"W{L} = {self._matrix(layer.weights, f'W{L}')}")
+            z = f"X{L} @ W{L}.T"
+            if layer.constants:
+                if len(layer.constants) == 1 and layer.constants[0] == 1.0:
+                    lines.append(f"B{L} = {self._matrix(layer.extra_weights, f'B{L}')}[:, 0]")
+                else:
+                    terms = [
+                        " + ".join(
+                            f"{self._weight(w)} * {_trace.literal(c)}"
+                            for w, c in zip(ws, layer.constants)
+                        )
+                        for ws in layer.extra_weights
+                    ]
+                    lines.append(f"B{L} = np.array(({', '.join(terms)},))")
+                z += f" + B{L}"
+            lines.append(f"Z{L} = {z}")
+        return [*lines, f"v{i} = Z{L}[:, {j}]{comment}"]
+
+    def _matrix(self, rows: list[list[Any]], stem: str) -> str:
+        """Source of the matrix of a layer's weights, read live from the parameters."""
+        flat = [w for ws in rows for w in ws]
+        if all(isinstance(w, Value) for w in flat):
+            values = self.bind(tuple(flat), stem)
+            return f"np.array([w.data for w in {values}]).reshape({len(rows)}, {len(rows[0])})"
+        body = ", ".join("(" + "".join(f"{self._weight(w)}, " for w in ws) + ")" for ws in rows)
+        return f"np.array(({body},))"
+
+    def _layer_backward(
+        self, layer: _Layer, assigned: set[int]
+    ) -> tuple[list[str], list[tuple[int, str]]]:
+        """Statements, then (node, contribution) pairs: the layer's backward as matrix products.
+
+        With G the examples' gradients of the layer's nodes, the weights get the
+        sums over examples G.T @ X and the inputs G @ W.
+        """
+        t = self.t
+        L = f"L{layer.id}"
+        gs = ", ".join(f"g{m}" if m in assigned else "np.zeros(n)" for m in layer.members)
+        lines = [f"G{L} = np.stack(({gs},), axis=1)"]
+        out: list[tuple[int, str]] = []
+        if any(isinstance(w, Value) for ws in layer.weights for w in ws):
+            lines.append(f"D{L} = (G{L}.T @ X{L}).tolist()")
+            for j, ws in enumerate(layer.weights):
+                out += [
+                    (t.index[w], f"D{L}[{j}][{k}]")
+                    for k, w in enumerate(ws)
+                    if isinstance(w, Value)
+                ]
+        if any(isinstance(w, Value) for ws in layer.extra_weights for w in ws):
+            lines.append(f"S{L} = G{L}.sum(axis=0).tolist()")
+            for j, ws in enumerate(layer.extra_weights):
+                for w, c in zip(ws, layer.constants):
+                    if isinstance(w, Value):
+                        scale = "" if c == 1.0 else f" * {_trace.literal(c)}"
+                        out.append((t.index[w], f"S{L}[{j}]{scale}"))
+        wanted = [k for k, x in enumerate(layer.inputs) if t.needs[t.index[x]]]
+        if wanted:
+            lines.append(f"E{L} = G{L} @ W{L}")
+            out += [(t.index[layer.inputs[k]], f"E{L}[:, {k}]") for k in wanted]
+        return lines, out
+
     # whole functions ----------------------------------------------------------
 
     def forward_body(self) -> list[str]:
@@ -490,6 +647,14 @@ class _Writer:
             if t.needs[o]:
                 add(o, f"s{k}")
         for i in reversed(range(len(t.nodes))):
+            layer = self.groups.get(i)
+            if layer is not None:  # one matrix product for the whole layer, at its first node
+                if i == layer.members[0] and any(m in assigned for m in layer.members):
+                    pre, flows = self._layer_backward(layer, assigned)
+                    lines += pre
+                    for target, expr in flows:
+                        add(target, expr)
+                continue
             if t.nodes[i]._fn is None or not t.needs[i] or i not in assigned:
                 continue
             pre, contributions = self.grads(i)

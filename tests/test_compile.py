@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -838,3 +839,24 @@ def test_a_grid_the_engine_cannot_batch_is_evaluated_point_by_point() -> None:
     got = plot._compiled_on_grid(np, model, points)
     want = [model([Value(a), Value(b)]).data for a, b in points.tolist()]
     assert got[:, 0].tolist() == want
+
+
+# --- numpy batches: a layer is one matrix product ---------------------------------------------
+
+
+def test_a_layer_of_dot_products_is_one_matrix_product_in_a_batch() -> None:
+    rng = random.Random(5)
+    model = TinyMLP([3, 6, 5, 1], "tanh", rng)
+    params = model.parameters()
+    xv = [Value(0.0), Value(0.0), Value(0.0)]
+    prog = compile(model(xv), xv)
+    source = prog.numpy_source
+    # the two hidden layers (6 and 5 neurons over shared inputs) become X @ W.T + B
+    products = re.findall(r"(ZL\d+) = XL\d+ @ WL\d+\.T", source)
+    assert len(set(products)) == 2 and "np.stack(" in source
+    assert "@" not in prog.source  # the float program stays one example at a time
+    rows = [[rng.uniform(-2, 2) for _ in range(3)] for _ in range(4)]
+    check_program(lambda v: model(v), rows, prog)
+    for p in params:  # read live: an optimizer step between calls changes the matrices
+        p.data -= 0.1
+    check_program(lambda v: model(v), rows, prog)
