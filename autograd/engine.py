@@ -8,8 +8,10 @@ from which operands, and walks that record backwards applying the rules.
 from __future__ import annotations
 
 import decimal
+import itertools
 import math
 import numbers
+import operator
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -40,6 +42,12 @@ leaf_log: ContextVar[list[Value] | None] = ContextVar("tapegrad_leaf_log", defau
 # two passes over shared nodes must not interleave: one pass at a time, per
 # process (re-entrant, so a rule may itself differentiate something).
 backward_lock = threading.RLock()
+
+# Every node an op records gets the next number of this counter: an operand is
+# always older than its result, so sorting a graph's nodes by number, newest
+# first, is a reverse topological order (the order of recording, kept for free).
+# Leaves are numbered 0, constants -1 (see `constant`).
+_tick = itertools.count(1).__next__
 
 
 @contextmanager
@@ -133,9 +141,10 @@ class Value:
 
     `Value(data, _children=(), _op='', label='')` has micrograd's signature, so
     code written for micrograd (and its graph-drawing snippet) keeps working.
-    Values made by ops also remember the op (`_fn`) and, when some operands
-    were plain numbers, the full operand list (`_args`); `_prev` holds only the
-    Value operands.
+    A node holds its operands in one tuple, `_operands` (a number an op
+    received is stored there as a constant Value; `_prev` leaves constants
+    out), the op that made it (`_fn`, whose symbol `_op` shows) and its
+    place in the order of recording (`_n`).
 
     An op can also be added the micrograd way: build `out = Value(data,
     (x, ...), 'name')` and assign `out._backward = fn`, where `fn()` adds
@@ -144,39 +153,75 @@ class Value:
     as micrograd's closure does (lecture code steps backprop node by node).
     """
 
-    __slots__ = ("__weakref__", "_args", "_fn", "_op", "_prev", "data", "grad", "label")
+    __slots__ = ("__weakref__", "_fn", "_label", "_n", "_operands", "data", "grad")
 
     data: float
     grad: Any  # a float, or a Value after backward(create_graph=True)
-    label: str
-    _prev: tuple[Value, ...]
-    _op: str
+    _operands: tuple[Value, ...]
     _fn: Op | None
-    _args: tuple[Any, ...] | None
+    _n: int
 
     def __init__(
         self, data: Any, _children: Iterable[Value] = (), _op: str = "", label: str = ""
     ) -> None:
         self.data = data if type(data) is float else as_float(data)
         self.grad = 0.0
-        self.label = label
-        self._prev = tuple(_children)
-        self._op = _op
-        # A node built by hand with children has no rule until `_backward` is assigned.
-        self._fn = _NO_RULE if self._prev else None
-        self._args = None
-        if self._prev:
-            for c in self._prev:
+        self._label = label
+        prev = self._operands = tuple(_children)
+        if prev:
+            for c in prev:
                 if not isinstance(c, Value):
                     raise TypeError(f"Value children must be Values, got {type(c).__name__}: {c!r}")
+            # A node built by hand has no rule until `_backward` is assigned.
+            self._fn = ManualRule(None, _op)
+            self._n = _tick()
         else:
+            self._fn = ManualRule(None, _op) if _op else None
+            self._n = 0
             log = leaf_log.get()
             if log is not None:
                 log.append(self)
 
+    @property
+    def label(self) -> str:
+        """A name for drawings and tapes ('' when none was given)."""
+        try:
+            return self._label
+        except AttributeError:  # nodes made by ops leave the slot empty until named
+            return ""
+
+    @label.setter
+    def label(self, name: str) -> None:
+        self._label = name
+
+    @property
+    def _op(self) -> str:
+        """The symbol of the op that made this node ('' for a leaf), as micrograd names it."""
+        fn = self._fn
+        return "" if fn is None else fn.symbol
+
+    @property
+    def _prev(self) -> tuple[Value, ...]:
+        """The Values this node was computed from (constants left out), as micrograd names them."""
+        ops = self._operands
+        for a in ops:
+            if a._n < 0:
+                return tuple([a for a in ops if a._n >= 0])
+        return ops
+
+    @property
+    def _args(self) -> tuple[Any, ...] | None:
+        """The operands with constants shown as the numbers they are; None when there are none."""
+        ops = self._operands
+        for a in ops:
+            if a._n < 0:
+                return tuple([a.data if a._n < 0 else a for a in ops])
+        return None
+
     def __repr__(self) -> str:
         # Full precision, as micrograd prints it: repr(float) round-trips exactly.
-        extra = f", label={self.label!r}" if self.label else ""
+        label = self.label
+        extra = f", label={label!r}" if label else ""
         return f"Value(data={self.data!r}, grad={self.grad!r}{extra})"
 
     @property
@@ -204,7 +249,7 @@ class Value:
         return new
 
     def __getstate__(self) -> dict[str, Any]:
-        state = {name: getattr(self, name) for name in _FIELDS}
+        state = {name: getattr(self, name) for name in _fields(self)}
         extra = getattr(self, "__dict__", None)  # a subclass's own attributes
         if extra:
             state.update(extra)
@@ -215,6 +260,8 @@ class Value:
             state = state[1]
         for name, value in state.items():
             object.__setattr__(self, name, value)
+        if self._n > 0:  # renumbered here: its operands were unpickled (numbered) first
+            self._n = _tick()
 
     def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
         """Pickle iteratively: the first Value pickled lists its graph, leaves first.
@@ -256,19 +303,13 @@ class Value:
             if id(node) not in memo:
                 memo[id(node)] = _new(type(node))
                 made.append(node)
-        for node in made:
+        for node in made:  # children first, so the copies are numbered in a topological order
             new = memo[id(node)]
-            new.data = node.data
-            new.label = node.label
-            new._op = node._op
-            new._fn = node._fn
-            new._prev = tuple([memo[id(c)] for c in node._prev])
-            args = node._args
-            new._args = (
-                None
-                if args is None
-                else tuple([memo[id(a)] if isinstance(a, Value) else a for a in args])
-            )
+            for name in _fields(node):
+                object.__setattr__(new, name, getattr(node, name))
+            new._operands = tuple([memo[id(c)] for c in node._operands])
+            if node._n > 0:
+                new._n = _tick()
             g = node.grad
             new.grad = memo[id(g)] if isinstance(g, Value) else g
             state = getattr(node, "__dict__", None)  # a subclass's own attributes
@@ -380,23 +421,55 @@ class Value:
 
         Each node's `.grad` gets `gradient * d(self)/d(node)` added to it, so
         gradients accumulate across calls exactly as in PyTorch and micrograd
-        (call `zero_grad()` or set `.grad = 0.0` between steps). The graph is
-        ordered iteratively, so chains of any depth work.
+        (call `zero_grad()` or set `.grad = 0.0` between steps). The nodes are
+        visited in the reverse of the order they were recorded in, which is a
+        topological order; nothing recurses, so chains of any depth work.
 
         Args:
             gradient: the seed d(loss)/d(self); 1.0 for a scalar loss.
             create_graph: record the backward pass itself, so every `.grad`
                 becomes a Value that can be differentiated again.
         """
-        order = topological_order(self)
-        _backprop(order, self, gradient, create_graph, None)
+        _backprop(self, gradient, create_graph, None)
+
+
+def constant(x: Any, where: str = "operand") -> Value:
+    """A number an op received, as a graph leaf marked constant (`_n == -1`).
+
+    Constants sit in `_operands` like any operand, so a node's operands are always
+    Values; drawings, tapes and compiled programs show them as numbers.
+    """
+    c = _new(Value)
+    c.data = x if type(x) is float else as_float(x, where)
+    c.grad = 0.0
+    c._operands = ()
+    c._fn = None
+    c._n = -1
+    return c
+
+
+def is_constant(v: Value) -> bool:
+    """True for a Value that stands for a number an op received (see `constant`)."""
+    return v._n < 0
+
+
+def _fields(v: Value) -> list[str]:
+    """The slots a Value has filled (a subclass may add its own)."""
+    return [
+        name
+        for cls in type(v).__mro__
+        for name in getattr(cls, "__slots__", ())
+        if name != "__weakref__" and hasattr(v, name)
+    ]
 
 
 def topological_order(root: Value) -> list[Value]:
     """Every Value `root` depends on, each once, leaves first and `root` last.
 
     Iterative depth-first search (no recursion), so a chain of a million
-    nodes is fine.
+    nodes is fine. The order is that of a recursive post-order walk through
+    each node's operands, as micrograd's `build_topo`, so it is the same on
+    every run; `backward()` does not need it (it replays the recording order).
     """
     order: list[Value] = []
     seen = {root}
@@ -418,14 +491,49 @@ def topological_order(root: Value) -> list[Value]:
     return order
 
 
+_number = operator.attrgetter("_n")
+
+
+def _graph(root: Value) -> tuple[set[Value], list[Value]]:
+    """(every node `root` depends on, its op-made nodes newest first: the backward order).
+
+    A breadth-first sweep, level by level; a wide level (a layer of neurons
+    sharing their weights) is merged with set operations in C. Sorting by
+    recording number then gives a reverse topological order without
+    visiting any node twice.
+    """
+    seen = {root}
+    add = seen.add
+    frontier = [root] if root._fn is not None else []
+    inner = list(frontier)
+    union = set().union
+    while frontier:
+        if len(frontier) < 8:
+            found = []
+            for node in frontier:
+                for c in node._operands:
+                    if c not in seen:
+                        add(c)
+                        if c._fn is not None:
+                            found.append(c)
+            frontier = found
+        else:
+            fresh = union(*[node._operands for node in frontier])
+            fresh -= seen
+            seen |= fresh
+            frontier = [c for c in fresh if c._fn is not None]
+        inner += frontier
+    inner.sort(key=_number, reverse=True)
+    return seen, inner
+
+
 def _backprop(
-    order: list[Value],
     root: Value,
     gradient: Any,
     create_graph: bool,
     wrt: Sequence[Value] | None,
 ) -> list[Any] | None:
-    """The backward loop over `order` (leaves first).
+    """The backward loop from `root`, over its nodes in reverse recording order.
 
     The gradient flowing in this pass is kept in the nodes' `.grad` fields,
     starting from zero; whatever they held before is set aside and added back
@@ -440,8 +548,9 @@ def _backprop(
     else:
         gradient = gradient.data if isinstance(gradient, Value) else as_float(gradient, "gradient")
     with backward_lock:
+        nodes, order = _graph(root)
         # None is PyTorch's "no gradient yet" (zero_grad(set_to_none=True)): it counts as 0.
-        kept = [(n, g) for n in order if type(g := n.grad) is not float or g]
+        kept = [(n, g) for n in nodes if type(g := n.grad) is not float or g]
         for n, _ in kept:
             n.grad = 0.0
         root.grad = gradient
@@ -453,7 +562,7 @@ def _backprop(
                 token = _mode.set(_mode.get() & ~_NO_GRAD)
                 try:
                     _pass_graph(order, check)
-                    for n in order:
+                    for n in nodes:
                         if type(n.grad) is float:
                             n.grad = Value(n.grad)
                     if wrt is None:  # recorded too, even inside no_grad()
@@ -461,15 +570,19 @@ def _backprop(
                 finally:
                     _mode.reset(token)
             else:
-                _pass_float(order, check)
+                if check:
+                    _pass_checked(order)
+                else:
+                    for node in order:  # the hot loop: each op's own float step
+                        node._fn._step(node)  # type: ignore[union-attr]
                 if wrt is None:
                     totals = _accumulated(kept, False)
         except BaseException:
-            _restore(order, kept)
+            _restore(nodes, kept)
             raise
         if wrt is not None:
             result = [n.grad for n in wrt]
-            _restore(order, kept)
+            _restore(nodes, kept)
             return result
         for n, total in totals:  # every sum is computed before any is stored
             n.grad = total
@@ -488,73 +601,109 @@ def _accumulated(kept: list[tuple[Value, Any]], graph: bool) -> list[tuple[Value
     return totals
 
 
-def _restore(order: list[Value], kept: list[tuple[Value, Any]]) -> None:
-    """Put every `.grad` of `order` back to what it was before the pass."""
-    for n in order:
+def _restore(nodes: Iterable[Value], kept: list[tuple[Value, Any]]) -> None:
+    """Put every `.grad` of `nodes` back to what it was before the pass."""
+    for n in nodes:
         n.grad = 0.0
     for n, g in kept:
         n.grad = g
 
 
-def _pass_float(order: list[Value], check: bool) -> None:
-    """Backward over floats: every rule receives and returns plain numbers."""
-    for node in reversed(order):
+def float_step(op: Op) -> Callable[[Value], None]:
+    """The function the float backward loop calls for a node `op` made.
+
+    It reads the node's gradient and operands and adds each operand's share
+    into its `.grad`, calling the op's own rules (or, when its module attached
+    one, `op.float_vjps`: the same rules specialised for floats, or
+    `op.float_kernel`: a measured fast path for a whole node). Rules of ops
+    outside `autograd.ops` have their results checked (a real number each).
+    """
+    if op.float_kernel is not None:
+        return op.float_kernel
+    rules = getattr(op, "float_vjps", None) or op.vjps
+    trusted = _ops.OPS.get(op.name) is op or op is _ops._softmax or op is _ops._input
+    if rules is not None and op.nargs == 1:
+        (r0,) = rules
+
+        def step1(node: Value) -> None:
+            (x,) = node._operands
+            d = r0(node.grad, node.data, x.data)
+            if type(d) is not float:
+                d = _real_grad(node, 0, d, False)
+            x.grad += d
+
+        def step1_trusted(node: Value) -> None:
+            (x,) = node._operands
+            x.grad += r0(node.grad, node.data, x.data)
+
+        return step1_trusted if trusted else step1
+    if rules is not None and op.nargs == 2:
+        r0, r1 = rules
+
+        def step2(node: Value) -> None:
+            x, y = node._operands
+            g = node.grad
+            xd = x.data
+            yd = y.data
+            dx = r0(g, node.data, xd, yd)
+            dy = r1(g, node.data, xd, yd)
+            if type(dx) is not float:
+                dx = _real_grad(node, 0, dx, False)
+            if type(dy) is not float:
+                dy = _real_grad(node, 1, dy, False)
+            x.grad += dx
+            y.grad += dy
+
+        def step2_trusted(node: Value) -> None:
+            x, y = node._operands
+            g = node.grad
+            xd = x.data
+            yd = y.data
+            x.grad += r0(g, node.data, xd, yd)
+            y.grad += r1(g, node.data, xd, yd)
+
+        return step2_trusted if trusted else step2
+
+    return general_step(op)
+
+
+def general_step(op: Op) -> Callable[[Value], None]:
+    """The float backward step for any op: its rules' results checked and added in."""
+
+    def step(node: Value) -> None:
+        prev = node._operands
+        grads = _vjp(node, op, node.grad, node.data, [a.data for a in prev], prev, False)
+        for a, d in zip(prev, grads):
+            if d is not None:
+                a.grad += d
+
+    return step
+
+
+def _pass_checked(order: list[Value]) -> None:
+    """Backward over floats under detect_anomaly: every gradient is checked as it is made."""
+    for node in order:
         op = node._fn
-        if op is None:
-            continue
-        g = node.grad
-        args = node._args
-        if args is None:  # every operand is a Value: the common, fast case
-            prev = node._prev
-            vjps = op.vjps
-            if vjps is not None:
-                nargs = op.nargs
-                if nargs == 1:
-                    (x,) = prev
-                    d = vjps[0](g, node.data, x.data)
-                    if type(d) is not float:
-                        d = _real_grad(node, 0, d, False)
-                    if check:
-                        _check_grads(node, (d,))
-                    x.grad += d
-                    continue
-                if nargs == 2:
-                    x, y = prev
-                    xd = x.data
-                    yd = y.data
-                    dx = vjps[0](g, node.data, xd, yd)
-                    dy = vjps[1](g, node.data, xd, yd)
-                    if type(dx) is not float:
-                        dx = _real_grad(node, 0, dx, False)
-                    if type(dy) is not float:
-                        dy = _real_grad(node, 1, dy, False)
-                    if check:
-                        _check_grads(node, (dx, dy))
-                    x.grad += dx
-                    y.grad += dy
-                    continue
-            args = prev
+        assert op is not None
         if isinstance(op, ManualRule):
             op.run(node)
             continue
-        xs = [a.data if isinstance(a, Value) else a for a in args]
-        grads = _vjp(node, op, g, node.data, xs, args, False)
-        if check:
-            _check_grads(node, grads)
-        for a, d in zip(args, grads):
+        prev = node._operands
+        grads = _vjp(node, op, node.grad, node.data, [a.data for a in prev], prev, False)
+        _check_grads(node, grads)
+        for a, d in zip(prev, grads):
             if d is not None:
                 a.grad += d
 
 
 def _pass_graph(order: list[Value], check: bool) -> None:
     """Backward that records itself: rules receive Values, so gradients get graphs."""
-    for node in reversed(order):
+    for node in order:
         op = node._fn
-        if op is None:
-            continue
+        assert op is not None
         if isinstance(op, ManualRule):
             op.refuse_graph(node)
-        args = node._args if node._args is not None else node._prev
+        args = node._operands
         grads = _vjp(node, op, node.grad, node, args, args, True)
         if check:
             _check_grads(node, grads)
@@ -567,8 +716,8 @@ def _pass_graph(order: list[Value], check: bool) -> None:
 def _apply_node(node: Value) -> None:
     """One node's chain-rule step, as micrograd's `_backward()` closure does it.
 
-    Adds `local derivative * node.grad` into each Value operand's `.grad`:
-    with floats, or recording a graph when `node.grad` is itself a Value.
+    Adds `local derivative * node.grad` into each operand's `.grad`: with
+    floats, or recording a graph when `node.grad` is itself a Value.
     """
     op = node._fn
     if op is None:
@@ -577,7 +726,7 @@ def _apply_node(node: Value) -> None:
         op.run(node)
         return
     g = 0.0 if node.grad is None else node.grad
-    args = node._args if node._args is not None else node._prev
+    args = node._operands
     graph = isinstance(g, Value)
     with backward_lock:
         if graph:
@@ -587,8 +736,7 @@ def _apply_node(node: Value) -> None:
             finally:
                 _mode.reset(token)
         else:
-            xs = [a.data if isinstance(a, Value) else a for a in args]
-            grads = _vjp(node, op, g, node.data, xs, args, False)
+            grads = _vjp(node, op, g, node.data, [a.data for a in args], args, False)
         if _mode.get() & _ANOMALY:
             _check_grads(node, grads)
         for a, d in zip(args, grads):
@@ -629,15 +777,18 @@ def _vjp(
             f"define one with @{op.name}.defvjp"
         )
     else:
-        grads = [
-            rule(g, ans, *xs) if isinstance(a, Value) else None for rule, a in zip(op.vjps, args)
-        ]
+        grads = [rule(g, ans, *xs) if _live(a) else None for rule, a in zip(op.vjps, args)]
     for i, (a, d) in enumerate(zip(args, grads)):
-        if not isinstance(a, Value):
+        if not _live(a):
             grads[i] = None  # a constant operand receives nothing
         elif type(d) is not float and not (graph and isinstance(d, Value)):
             grads[i] = _real_grad(node, i, d, graph)
     return grads
+
+
+def _live(a: Any) -> bool:
+    """An operand that takes a gradient: a Value that is not a constant."""
+    return isinstance(a, Value) and a._n >= 0
 
 
 def _rule_name(rule: Any) -> str:
@@ -680,7 +831,6 @@ def _check_grads(node: Value, grads: Iterable[Any]) -> None:
 _new = object.__new__
 
 
-_FIELDS = ("data", "grad", "label", "_prev", "_op", "_fn", "_args")
 _pickling = threading.local()  # ids of the nodes a pickle in progress has listed
 
 
@@ -721,7 +871,7 @@ def _reachable(root: Value) -> list[Value]:
 
 def _links(node: Value) -> tuple[Value, ...]:
     g = node.grad
-    return (*node._prev, g) if isinstance(g, Value) else node._prev
+    return (*node._operands, g) if isinstance(g, Value) else node._operands
 
 
 def _is_scheduled(scheduled: dict[int, Any], node: Value) -> bool:
@@ -761,7 +911,6 @@ def _describe(args: Iterable[Any]) -> str:
 # ops.py defines the operators through opdef.py, which imports this module: load them last.
 from autograd import ops as _ops  # noqa: E402  (binds the operators above)
 from autograd.opdef import (  # noqa: E402  (Op and custom_op re-exported)
-    _NO_RULE,
     ManualRule,
     Op,
     custom_op,
@@ -770,9 +919,11 @@ from autograd.opdef import (  # noqa: E402  (Op and custom_op re-exported)
 __all__ = [
     "Op",
     "Value",
+    "constant",
     "custom_op",
     "detect_anomaly",
     "enable_grad",
+    "is_constant",
     "is_grad_enabled",
     "no_grad",
     "topological_order",

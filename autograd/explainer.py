@@ -231,7 +231,7 @@ def explain(root: Value, *, max_nodes: int = 300, lr: float | None = None) -> Ex
     shown = set(order) if len(order) <= max_nodes else _closest([root], max_nodes)
 
     # The engine's backward pass, for the totals every step must add up to.
-    final = _backprop(order, root, 1.0, False, order)
+    final = _backprop(root, 1.0, False, order)
     assert final is not None
     total_grad = dict(zip(order, final))
 

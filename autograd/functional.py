@@ -76,7 +76,7 @@ class _Trace:
         if not self.recording:
             return False
         own = {id(v) for v in self.log[self.start :]}
-        return any(not n._prev and id(n) not in own for n in order)
+        return any(not n._prev and n._n >= 0 and id(n) not in own for n in order)
 
 
 def _prepare(args: tuple[Any, ...], nums: tuple[int, ...]) -> tuple[list[Any], list[Value]]:
@@ -104,7 +104,7 @@ def _gradients(out: Any, wrt: list[Value], create_graph: bool, who: str) -> list
         as_float(out, f"{who}: the function's result")
         return [0.0] * len(wrt)
     order = topological_order(out)
-    grads = _backprop(order, out, 1.0, create_graph, wrt)
+    grads = _backprop(out, 1.0, create_graph, wrt)
     assert grads is not None
     present = set(order)
     return [g if v in present else 0.0 for g, v in zip(grads, wrt)]

@@ -21,8 +21,9 @@ from autograd.engine import (
     Value,
     _describe,
     _mode,
+    _tick,
     as_float,
-    leaf_log,
+    constant,
 )
 
 __all__ = ["Interval", "ManualRule", "Op", "custom_op"]
@@ -69,6 +70,15 @@ class Op:
         self.kinks = _points(kinks, self.name)
         self.vjps: tuple[Rule, ...] | None = None
         self.vjp_all: Rule | None = None
+        # What a call on Values runs: the forward itself, or the same function written
+        # out as straight float code when autograd.trace.specialize can trace it.
+        self.float_forward: Callable[..., Any] = forward
+        # A measured fast path for a whole node's float backward step, if an op has one
+        # (autograd/neuron.py): it replaces the generic step that calls the rules.
+        self.float_kernel: Callable[[Value], None] | None = None
+        # What the float backward loop calls for this op's nodes: built on first use
+        # (after every rule and specialisation is attached), rebuilt when rules change.
+        self._step: Callable[[Value], None] = self._first_step
         self.__doc__ = forward.__doc__
         self.__wrapped__ = forward
 
@@ -117,6 +127,7 @@ class Op:
             _check_rule_arity(self, rule, 2 + self.nargs)
         self.vjps = tuple(rules)
         self.vjp_all = None
+        self._step = self._first_step
         return rules[0]
 
     def defvjp_all(self, rule: Rule) -> Rule:
@@ -129,90 +140,124 @@ class Op:
             _check_rule_arity(self, rule, 2 + self.nargs)
         self.vjp_all = rule
         self.vjps = None
+        self._step = self._first_step
         return rule
 
     def __call__(self, *args: Any) -> Any:
-        # Sort the operands into Values (graph children) and constants. Two
-        # operands is by far the commonest case, so it skips the general loop.
-        children: tuple[Value, ...]
-        xs: Sequence[float]
-        mixed: tuple[Any, ...] | None
-        if len(args) == 2:
-            x, y = args
-            if isinstance(x, Value):
-                if isinstance(y, Value):
-                    children, xs, mixed = args, (x.data, y.data), None
-                else:
-                    y = y if type(y) is float else as_float(y, f"operand of {self.name}")
-                    children, xs, mixed = (x,), (x.data, y), (x, y)
-            elif isinstance(y, Value):
-                x = x if type(x) is float else as_float(x, f"operand of {self.name}")
-                children, xs, mixed = (y,), (x, y.data), (x, y)
-            else:
-                children, xs, mixed = (), (as_float(x), as_float(y)), None
-        elif len(args) == 1 and isinstance(args[0], Value):
-            children, xs, mixed = args, (args[0].data,), None
-        else:
-            children, xs, mixed = _split(args, self.name)
-        if self.nargs >= 0 and len(xs) != self.nargs:
-            missing = self.nargs - len(xs)
-            if 0 < missing <= len(self.defaults):  # fill in the forward's default arguments
-                return self(*args, *self.defaults[len(self.defaults) - missing :])
-            least = self.nargs - len(self.defaults)
-            takes = f"{least} to {self.nargs}" if least < self.nargs else f"{self.nargs}"
-            raise TypeError(f"op '{self.name}' takes {takes} argument(s), got {len(xs)}")
+        if len(args) == 2 and self.nargs == 2:
+            return self._binary(*args)
+        if len(args) == 1 and self.nargs == 1:
+            return self._unary(args[0])
+        found = _operands(args, self.name)
+        if found is None:
+            return self._numbers(args)
+        if self.nargs >= 0 and len(found) != self.nargs:
+            return self._fill(args, len(found))
         try:
-            data = self.forward(*xs)
+            data = self.forward(*[a.data for a in found])
         except (ValueError, ZeroDivisionError, OverflowError) as e:
-            raise _relabel(e, children) from None
+            raise _relabel(e, found) from None
+        return self._record(data, found)
+
+    # Value's operators call these two directly: one and two operands are most nodes.
+    def _binary(self, x: Any, y: Any) -> Any:
+        """The op on two operands; a number beside a Value becomes a constant."""
+        if not isinstance(x, Value):
+            if not isinstance(y, Value):
+                return self._numbers((x, y))
+            x = constant(x, f"operand of {self.name}")
+        elif not isinstance(y, Value):
+            y = constant(y, f"operand of {self.name}")
+        try:
+            data = self.float_forward(x.data, y.data)
+        except (ValueError, ZeroDivisionError, OverflowError) as e:
+            raise _relabel(e, (x, y)) from None
+        if type(data) is not float or _mode.get():
+            return self._record(data, (x, y))
+        out = _new(Value)
+        out.data = data
+        out.grad = 0.0
+        out._operands = (x, y)
+        out._fn = self
+        out._n = _tick()
+        return out
+
+    def _unary(self, x: Any) -> Any:
+        """The op on one operand."""
+        if not isinstance(x, Value):
+            return self._numbers((x,))
+        try:
+            data = self.float_forward(x.data)
+        except (ValueError, ZeroDivisionError, OverflowError) as e:
+            raise _relabel(e, (x,)) from None
+        if type(data) is not float or _mode.get():
+            return self._record(data, (x,))
+        out = _new(Value)
+        out.data = data
+        out.grad = 0.0
+        out._operands = (x,)
+        out._fn = self
+        out._n = _tick()
+        return out
+
+    def _record(self, data: Any, operands: tuple[Value, ...]) -> Value:
+        """The general end of a call: check the result, honour the modes, make the node."""
         if type(data) is not float:
             data = _result(self, data)
         mode = _mode.get()
         if mode & _ANOMALY and not math.isfinite(data):
             raise FloatingPointError(
-                f"op '{self.name}' produced {data!r} from inputs {_describe(args)}"
+                f"op '{self.name}' produced {data!r} from inputs {_describe(operands)}"
             )
-        if not children:
-            return data
+        if mode & _NO_GRAD:  # a new leaf: logged like Value(...) for the functional API
+            return Value(data)
         out = _new(Value)
         out.data = data
         out.grad = 0.0
-        out.label = ""
-        if mode & _NO_GRAD:  # a new leaf: logged like Value(...) for the functional API
-            out._prev = ()
-            out._op = ""
-            out._fn = None
-            out._args = None
-            log = leaf_log.get()
-            if log is not None:
-                log.append(out)
-        else:
-            out._prev = children
-            out._op = self.symbol
-            out._fn = self
-            out._args = mixed
+        out._operands = operands
+        out._fn = self
+        out._n = _tick()
         return out
 
+    def _numbers(self, args: tuple[Any, ...]) -> Any:
+        """The op on plain numbers (a float), or on arrays/symbols (autograd.trace decides)."""
+        try:
+            xs = [a if type(a) is float else as_float(a, f"operand of {self.name}") for a in args]
+        except TypeError:
+            from autograd import trace  # numpy arrays and the compiler's symbols
 
-def _split(
-    args: tuple[Any, ...], name: str
-) -> tuple[tuple[Value, ...], list[float], tuple[Any, ...] | None]:
-    """Operands -> (Value operands, every operand's number, operands with constants as floats).
+            return trace.apply_foreign(self, args)
+        if self.nargs >= 0 and len(xs) != self.nargs:
+            return self._fill(args, len(xs))
+        data = self.forward(*xs)
+        if type(data) is not float:
+            data = _result(self, data)
+        if _mode.get() & _ANOMALY and not math.isfinite(data):
+            raise FloatingPointError(f"op '{self.name}' produced {data!r} from inputs {args!r}")
+        return data
 
-    The last is None when every operand is a Value (the graph then only needs the first).
-    """
-    children = []
-    xs = []
-    for a in args:
-        if isinstance(a, Value):
-            children.append(a)
-            xs.append(a.data)
-        else:
-            xs.append(a if type(a) is float else as_float(a, f"operand of {name}"))
-    if len(children) == len(args):
-        return args, xs, None
-    mixed = tuple([a if isinstance(a, Value) else x for a, x in zip(args, xs)])
-    return tuple(children), xs, mixed
+    def _fill(self, args: tuple[Any, ...], given: int) -> Any:
+        """Call again with the forward's defaults for missing trailing arguments, or refuse."""
+        missing = self.nargs - given
+        if 0 < missing <= len(self.defaults):
+            return self(*args, *self.defaults[len(self.defaults) - missing :])
+        least = self.nargs - len(self.defaults)
+        takes = f"{least} to {self.nargs}" if least < self.nargs else f"{self.nargs}"
+        raise TypeError(f"op '{self.name}' takes {takes} argument(s), got {given}")
+
+    def _first_step(self, node: Value) -> None:
+        """Build this op's float backward step (see engine.float_step), keep it, run it."""
+        from autograd.engine import float_step
+
+        step = self._step = float_step(self)
+        step(node)
+
+
+def _operands(args: tuple[Any, ...], name: str) -> tuple[Value, ...] | None:
+    """The operands as Values (numbers beside a Value become constants); None if no Value."""
+    if not any(isinstance(a, Value) for a in args):
+        return None
+    return tuple([a if isinstance(a, Value) else constant(a, f"operand of {name}") for a in args])
 
 
 _new = object.__new__
@@ -358,20 +403,23 @@ class ManualRule(Op):
         # derivative and refuse it by name; the backward loop calls `run` instead.
         self.fn = fn
         self.forward = _no_forward
-        self.name = self.symbol = name or "unnamed"
+        self.symbol = name  # what `_op` shows: the name the node was built with
+        self.name = name or "unnamed"
         self.nargs = -1
         self.domain = (-math.inf, math.inf)
         self.kinks = ()
         self.vjps = None
         self.vjp_all = None
         self.defaults = ()
+        self.float_kernel = None
+        self._step = self.run
 
     def __repr__(self) -> str:
         return f"<op {self.name} with an assigned _backward>"
 
     def __reduce__(self) -> Any:
-        if self is _NO_RULE:
-            return "_NO_RULE"
+        if self.fn is None:  # a node built by hand and not given a rule yet
+            return (ManualRule, (None, self.symbol))
         raise pickle.PicklingError(
             f"cannot pickle op {self.name!r}: its _backward was assigned by hand and refers "
             "to the nodes; define the op with @custom_op"
@@ -380,6 +428,8 @@ class ManualRule(Op):
     def run(self, node: Value) -> None:
         """Call the assigned function (it adds into the operands' `.grad` itself)."""
         if self.fn is None:
+            if not node._prev:  # a leaf given an op name: nothing to pass a gradient to
+                return
             raise TypeError(
                 f"{node!r} (op {node._op!r}) was built with {len(node._prev)} children but "
                 "no derivative rule, so backward cannot pass through it: assign "
@@ -400,9 +450,6 @@ class ManualRule(Op):
 
 def _no_forward(*xs: float) -> float:
     raise TypeError("an op whose _backward was assigned by hand has no forward rule to call")
-
-
-_NO_RULE = ManualRule(None)
 
 
 @overload

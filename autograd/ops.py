@@ -470,9 +470,11 @@ OPS: dict[str, Op] = {
     )
 }
 
-# Bind Value's operators to this table (see the end of autograd/engine.py).
-_engine._add, _engine._sub, _engine._mul, _engine._div = add, sub, mul, div
-_engine._pow, _engine._neg, _engine._abs = pow, neg, abs
+# Bind Value's operators to this table (see the end of autograd/engine.py), each to
+# its op's one- or two-operand entry point, which skips the general argument loop.
+_engine._add, _engine._sub, _engine._mul = add._binary, sub._binary, mul._binary
+_engine._div, _engine._pow = div._binary, pow._binary
+_engine._neg, _engine._abs = neg._unary, abs._unary
 
 # Straight float functions of the traced rules (and guard-free forwards) for the
 # eager engine: op.float_vjps, op.float_forward (see autograd/trace.py).

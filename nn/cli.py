@@ -652,8 +652,9 @@ def _frozen_forward(model: MLP, x: Sequence[float], label: int, loss: str) -> Va
         last = i == len(frozen.layers) - 1
         for j, v in enumerate(h):
             v.label = ("out" if len(h) == 1 else f"out{j}") if last else f"h{i + 1}.{j}"
-            if v._op != "dot":  # the activation's operand: the weighted sum z = w . x + b
-                v._prev[0].label = f"z{i + 1}.{j}"
+            below = v._prev[0] if v._prev else None
+            if below is not None and below._op == "dot":  # a leaky relu's weighted sum z
+                below.label = f"z{i + 1}.{j}"
     example_loss: Value = losses.example_loss(h[0] if len(h) == 1 else h, label, loss)
     example_loss.label = "loss"
     return example_loss

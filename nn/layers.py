@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from autograd import Value, ops
+from autograd import neuron as _neuron
 from nn.io import shown
 from nn.module import Module, Scalar
 
@@ -189,18 +190,7 @@ class Neuron(Module):
         """The neuron's output for one input vector (floats or Values)."""
         if len(x) != len(self.w):
             raise ValueError(f"{self!r} takes {len(self.w)} inputs, got {len(x)}")
-        # w . x + b as a single node: the bias is one more weight on a constant input 1.
-        out: Value = ops.dot([*self.w, self.b], [*x, 1.0])
-        act = self.act
-        if act == "relu":
-            out = ops.relu(out)
-        elif act == "tanh":
-            out = ops.tanh(out)
-        elif act == "sigmoid":
-            out = ops.sigmoid(out)
-        elif act == "leaky_relu":
-            out = ops.leaky_relu(out, LEAKY_SLOPE)
-        return out
+        return _outputs([self], x)[0]
 
     def config(self) -> dict[str, Any]:
         """Arguments that rebuild this neuron's shape and settings."""
@@ -214,6 +204,20 @@ class Neuron(Module):
 
     def __repr__(self) -> str:
         return f"{_NEURON_NAMES[self.act]}Neuron({len(self.w)})"
+
+
+def _outputs(neurons: Sequence[Neuron], x: Sequence[Scalar]) -> list[Value]:
+    """The outputs of neurons sharing one activation (the first one's), on one input vector.
+
+    relu, tanh, sigmoid and linear neurons are one graph node each, sum, bias
+    and activation together (`autograd.neuron`); a leaky relu is a dot node
+    (the bias as a weight on a constant 1) and its activation node.
+    """
+    act = neurons[0].act
+    if act != "leaky_relu":
+        key = None if act == "linear" else act
+        return _neuron.neurons([(n.w, n.b) for n in neurons], x, key)
+    return [ops.leaky_relu(ops.dot([*n.w, n.b], [*x, 1.0]), LEAKY_SLOPE) for n in neurons]
 
 
 class Layer(Module):
@@ -257,7 +261,10 @@ class Layer(Module):
 
     def outputs(self, x: Sequence[Scalar]) -> list[Value]:
         """Every neuron's output, always as a list."""
-        return [n(x) for n in self.neurons]
+        neurons = self.neurons
+        if len(x) != len(neurons[0].w):
+            return [n(x) for n in neurons]  # each neuron raises the size error
+        return _outputs(neurons, x)
 
     def __call__(self, x: Sequence[Scalar]) -> Value | list[Value]:
         """The outputs for one input vector; a single Value when ``nout == 1`` (micrograd)."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from autograd.engine import Value
+from autograd.neuron import weighted_sum
 
 # Private helpers of autograd.viz, shared so both drawings quote, escape and render alike.
 from autograd.viz import _digraph_class, _escape, _grad, _quote
@@ -257,10 +258,12 @@ def _forward(columns: list[list[_Unit]], inputs: list[float | Value]) -> None:
         outs: list[Value] = []
         for unit in column:
             assert unit.neuron is not None
-            out = unit.neuron(h)  # the engine computes it: activation(dot(w + [b], x + [1]))
-            # The pre-activation is the dot node the neuron recorded, where there is one.
-            dot = out if out._op == "dot" else next((v for v in out._prev if v._op == "dot"), None)
-            unit.out, unit.z = out.data, dot.data if dot is not None else None
+            out = unit.neuron(h)  # the engine computes it: activation(w . x + b), one node
+            z = weighted_sum(out)
+            if z is None:  # a leaky relu: the pre-activation is the dot node below it
+                dot = next((v for v in out._prev if v._op == "dot"), None)
+                z = dot.data if dot is not None else None
+            unit.out, unit.z = out.data, z
             outs.append(out)
         h = list(outs)
 

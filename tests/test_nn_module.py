@@ -122,10 +122,22 @@ def test_neuron_computes_activation_of_w_dot_x_plus_b(activation: str) -> None:
     assert linear(x).data == pytest.approx(z - 0.25, abs=1e-15)
 
 
-def test_a_neuron_is_one_dot_node_plus_its_activation() -> None:
+def test_a_neuron_is_one_node_with_its_weights_bias_and_inputs() -> None:
     n = Neuron(5, rng=random.Random(0))
+    x = [Value(float(i)) for i in range(5)]
+    out = n(x)
+    assert out._op == "relu(w·x+b)"
+    assert out._prev == (*n.w, n.b, *x)
+    # plain numbers become constants: left out of _prev, kept as numbers in _args
     out = n([1.0] * 5)
-    assert out._op == "relu"
+    assert out._prev == (*n.w, n.b)
+    assert out._args == (*n.w, n.b, *[1.0] * 5)
+
+
+def test_a_leaky_relu_neuron_is_a_dot_node_plus_its_activation() -> None:
+    n = Neuron(5, activation="leaky_relu", rng=random.Random(0))
+    out = n([1.0] * 5)
+    assert out._op == "leaky_relu"
     (dot,) = out._prev
     assert dot._op == "dot"
     assert set(dot._prev) == {*n.w, n.b}
