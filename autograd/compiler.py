@@ -273,6 +273,14 @@ class _Layer:
     constants: list[float]  # the shared constant operands (a bias's 1.0)
     weights: list[list[Any]] = field(default_factory=list)  # per member, per input
     extra_weights: list[list[Any]] = field(default_factory=list)  # per member, per constant
+    # Fused with its activation (the same elementwise op on each member, nothing else
+    # reading the members) and the next layer (whose inputs are exactly those
+    # activations): the activation runs on the whole matrix Z, its result H is the next
+    # layer's X, and backward takes the next layer's G @ W as the activations' gradients.
+    acts: list[int] = field(default_factory=list)
+    act_position: int = 0  # where the member is among the activation op's operands
+    next: _Layer | None = None
+    source: _Layer | None = None
 
 
 def _layers(t: _Trace) -> dict[int, _Layer]:
@@ -298,11 +306,69 @@ def _layers(t: _Trace) -> dict[int, _Layer]:
         layer.members.append(i)
         layer.weights.append([w for w, x in zip(ws, xs) if isinstance(x, Value)])
         layer.extra_weights.append([w for w, x in zip(ws, xs) if not isinstance(x, Value)])
+    layers = list(found.values())
+    _fuse(t, layers)
     groups: dict[int, _Layer] = {}
-    for k, layer in enumerate(lay for lay in found.values() if len(lay.members) > 1):
+    # a lone dot node is a layer only when it takes a fused layer's activations (an
+    # MLP's output neuron): elsewhere its sum of products is as quick elementwise
+    kept = list(layers)
+    while True:
+        keep = [lay for lay in kept if len(lay.members) > 1 or lay.source is not None]
+        for lay in kept:
+            if lay not in keep and lay.next is not None:  # unlink what was dropped
+                lay.next.source = None
+                lay.next = None
+        if len(keep) == len(kept):
+            break
+        kept = keep
+    for k, layer in enumerate(kept):
         layer.id = k
         groups.update((m, layer) for m in layer.members)
     return groups
+
+
+def _fuse(t: _Trace, layers: list[_Layer]) -> None:
+    """Link each layer to its activation and the next layer where the graph allows it."""
+    readers: dict[int, list[int]] = {}
+    for o in t.outputs:
+        readers.setdefault(o, []).append(-1)
+    for i, node in enumerate(t.nodes):
+        if node._fn is not None:
+            for a in t.args(i):
+                if isinstance(a, Value):
+                    readers.setdefault(t.index[a], []).append(i)
+    by_inputs = {tuple(t.index[x] for x in lay.inputs): lay for lay in layers}
+    for layer in layers:
+        acts: list[int] = []
+        shape: tuple[Any, ...] | None = None
+        for m in layer.members:
+            r = readers.get(m, [])
+            if len(r) != 1 or r[0] < 0:
+                break
+            a = r[0]
+            op = t.nodes[a]._fn
+            args = t.args(a)
+            values = [k for k, x in enumerate(args) if isinstance(x, Value)]
+            if op is None or len(values) != 1 or t.index[args[values[0]]] != m:
+                break
+            plan = t.plans.get(op, args)
+            if not plan.traced_forward or not plan.traced_rules[values[0]]:
+                break
+            here = (id(op), values[0], tuple(repr(x) for x in args if not isinstance(x, Value)))
+            if shape not in (None, here):
+                break
+            shape = here
+            acts.append(a)
+        else:
+            nxt = by_inputs.get(tuple(acts))
+            if nxt is None or nxt is layer:
+                continue
+            # each activation is read once by every node of the next layer, and by nothing else
+            if all(sorted(readers.get(a, [])) == sorted(nxt.members) for a in acts):
+                layer.acts = acts
+                layer.act_position = shape[1] if shape else 0
+                layer.next = nxt
+                nxt.source = layer
 
 
 def _is_weight(t: _Trace, w: Any) -> bool:
@@ -331,6 +397,11 @@ class _Writer:
         self._by_id: dict[int, str] = {}
         self._templates: dict[tuple[Any, ...], Any] = {}
         self.groups: dict[int, _Layer] = _layers(trace) if vector else {}
+        # activations computed on a whole layer's matrix, and read only as a matrix
+        self.fused_acts: set[int] = {
+            a for layer in self.groups.values() if layer.next is not None for a in layer.acts
+        }
+        self._e_ready: set[int] = set()  # layers whose next layer wrote E = G @ W
         # parameters only a layer's matrix reads: no local of their own
         self.layer_only: set[int] = set()
         if self.groups:
@@ -427,6 +498,8 @@ class _Writer:
         layer = self.groups.get(i)
         if layer is not None:
             return self._layer_forward(layer, i, comment)
+        if i in self.fused_acts:  # computed with its layer, as a column of H
+            return []
         plan = t.plans.get(op, args)
         name = f"v{i}"
         name_t = "{ans}"
@@ -560,8 +633,11 @@ class _Writer:
         L = f"L{layer.id}"
         j = layer.members.index(i)
         if j == 0:  # the whole layer: X (examples x inputs) @ W.T (inputs x nodes) + B
-            cols = ", ".join(self.ref(x) for x in layer.inputs)
-            lines.append(f"X{L} = np.stack(({cols},), axis=1)")
+            if layer.source is not None:
+                lines.append(f"X{L} = HL{layer.source.id}")
+            else:
+                cols = ", ".join(self.ref(x) for x in layer.inputs)
+                lines.append(f"X{L} = np.stack(({cols},), axis=1)")
             lines.append(f"W{L} = {self._matrix(layer.weights, f'W{L}')}")
             z = f"X{L} @ W{L}.T"
             if layer.constants:
@@ -578,7 +654,34 @@ class _Writer:
                     lines.append(f"B{L} = np.array(({', '.join(terms)},))")
                 z += f" + B{L}"
             lines.append(f"Z{L} = {z}")
+            if layer.next is not None:
+                lines += self._activation(layer, forward=True)
+        if layer.next is not None:  # the members are read only by the activation
+            return lines
         return [*lines, f"v{i} = Z{L}[:, {j}]{comment}"]
+
+    def _activation(self, layer: _Layer, forward: bool) -> list[str]:
+        """The layer's activation on matrices: H from Z, or the gradient G from the next E."""
+        t = self.t
+        L = f"L{layer.id}"
+        a = layer.acts[0]
+        op = t.nodes[a]._fn
+        assert op is not None and layer.next is not None
+        args = t.args(a)
+        plan = t.plans.get(op, args)
+        k = layer.act_position
+        names = {f"a{k}": f"Z{L}", "ans": f"H{L}", "g": f"EL{layer.next.id}"}
+        em = _trace.Emitter(
+            names,
+            f"h{layer.id}_" if forward else f"r{layer.id}_",
+            numpy=True,
+            strict=forward,
+            batched=set(names),
+        )
+        root = em.canon(plan.forward if forward else plan.rules[k])
+        em.count(root)
+        text = em.expr(root)
+        return [*em.lines, f"{'H' if forward else 'G'}{L} = {text}"]
 
     def _matrix(self, rows: list[list[Any]], stem: str) -> str:
         """Source of the matrix of a layer's weights, read live from the parameters."""
@@ -599,8 +702,12 @@ class _Writer:
         """
         t = self.t
         L = f"L{layer.id}"
-        gs = ", ".join(f"g{m}" if m in assigned else "np.zeros(n)" for m in layer.members)
-        lines = [f"G{L} = np.stack(({gs},), axis=1)"]
+        if layer.next is not None:  # fused: G is the activation's rule applied to E
+            lines = self._activation(layer, forward=False)
+            assigned = assigned | set(layer.members)
+        else:
+            gs = ", ".join(f"g{m}" if m in assigned else "np.zeros(n)" for m in layer.members)
+            lines = [f"G{L} = np.stack(({gs},), axis=1)"]
         out: list[tuple[int, str]] = []
         if any(isinstance(w, Value) for ws in layer.weights for w in ws):
             lines.append(f"D{L} = (G{L}.T @ X{L}).tolist()")
@@ -620,7 +727,10 @@ class _Writer:
         wanted = [k for k, x in enumerate(layer.inputs) if t.needs[t.index[x]]]
         if wanted:
             lines.append(f"E{L} = G{L} @ W{L}")
-            out += [(t.index[layer.inputs[k]], f"E{L}[:, {k}]") for k in wanted]
+            if layer.source is not None:  # the source layer reads E as a whole
+                self._e_ready.add(layer.source.id)
+            else:
+                out += [(t.index[layer.inputs[k]], f"E{L}[:, {k}]") for k in wanted]
         return lines, out
 
     # whole functions ----------------------------------------------------------
@@ -647,9 +757,14 @@ class _Writer:
             if t.needs[o]:
                 add(o, f"s{k}")
         for i in reversed(range(len(t.nodes))):
+            if i in self.fused_acts:
+                continue  # its layer applies the activation's rule to the whole matrix
             layer = self.groups.get(i)
             if layer is not None:  # one matrix product for the whole layer, at its first node
-                if i == layer.members[0] and any(m in assigned for m in layer.members):
+                fused_in = layer.next is not None and layer.id in self._e_ready
+                if i == layer.members[0] and (
+                    fused_in or any(m in assigned for m in layer.members)
+                ):
                     pre, flows = self._layer_backward(layer, assigned)
                     lines += pre
                     for target, expr in flows:

@@ -851,12 +851,38 @@ def test_a_layer_of_dot_products_is_one_matrix_product_in_a_batch() -> None:
     xv = [Value(0.0), Value(0.0), Value(0.0)]
     prog = compile(model(xv), xv)
     source = prog.numpy_source
-    # the two hidden layers (6 and 5 neurons over shared inputs) become X @ W.T + B
+    # each layer (6 and 5 neurons over shared inputs, then the output neuron) is
+    # X @ W.T + B; tanh runs once on each hidden layer's matrix, whose result is the
+    # next layer's X: only the program's inputs are stacked into a matrix
     products = re.findall(r"(ZL\d+) = XL\d+ @ WL\d+\.T", source)
-    assert len(set(products)) == 2 and "np.stack(" in source
+    assert len(set(products)) == 3
+    assert re.findall(r"XL\d+ = np\.stack", source) == ["XL0 = np.stack"] * 2  # fwd, bwd
+    assert "XL1 = HL0" in source and "XL2 = HL1" in source
+    forward = source[source.index("def forward") : source.index("def backward")]
+    assert forward.count("np.tanh(") == 2
     assert "@" not in prog.source  # the float program stays one example at a time
     rows = [[rng.uniform(-2, 2) for _ in range(3)] for _ in range(4)]
     check_program(lambda v: model(v), rows, prog)
     for p in params:  # read live: an optimizer step between calls changes the matrices
         p.data -= 0.1
     check_program(lambda v: model(v), rows, prog)
+
+
+@pytest.mark.parametrize("read_elsewhere", [True, False])
+def test_layers_fuse_only_when_nothing_else_reads_the_activations(read_elsewhere: bool) -> None:
+    rng = random.Random(6)
+    hidden = [([Value(rng.uniform(-1, 1)) for _ in range(2)], Value(0.1)) for _ in range(3)]
+    top = [Value(rng.uniform(-1, 1)) for _ in range(3)]
+
+    def build(v: list[Value]) -> Value:
+        h = [ops.relu(ops.dot([*w, b], [*v, 1.0])) for w, b in hidden]
+        out = [ops.sigmoid(ops.dot(top, h)), ops.tanh(ops.dot(top[::-1], h))]
+        # h[1] read outside the next layer: the hidden layer cannot hand over its matrix
+        return out[0] + out[1] * (h[1] if read_elsewhere else 1.0)
+
+    xv = [Value(0.0), Value(0.0)]
+    prog = compile(build(xv), xv)
+    assert ("XL1 = HL0" in prog.numpy_source) is not read_elsewhere
+    assert " @ WL" in prog.numpy_source
+    rows = [[rng.uniform(-2, 2), rng.uniform(-2, 2)] for _ in range(5)]
+    check_program(build, rows, prog)
