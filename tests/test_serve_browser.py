@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 import nn
+from nn.serve import MAX_RUNS
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVE = [sys.executable, "-m", "nn", "serve", "--port", "0", "--no-browser"]
@@ -163,6 +164,36 @@ def _run_path(driver: Any) -> str:
 def _get(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=DEADLINE) as reply:
         return reply.read()
+
+
+def _create(server: str, options: dict[str, Any]) -> str:
+    """A run made over HTTP, not by the page: its path, /api/runs/<id>."""
+    request = urllib.request.Request(
+        server.rstrip("/") + "/api/runs",
+        data=json.dumps(options).encode("utf-8"),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=DEADLINE) as reply:
+        run: str = json.loads(reply.read())["run"]
+    return f"/api/runs/{run}"
+
+
+def _wait_for_explain(driver: Any, path: str, step: int) -> None:
+    """Wait until the explain view shows `path` at `step`, loaded (the server has answered)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, DEADLINE, poll_frequency=0.05).until(
+        lambda d: d.execute_script(
+            "const doc = document.getElementById('tg-explain').contentDocument;"
+            "if (!doc || doc.readyState !== 'complete') return false;"
+            "const at = new URL(doc.location.href);"
+            "return at.pathname === arguments[0] && at.searchParams.get('step') === arguments[1]"
+            " && doc.querySelectorAll('[data-tg-node]').length > 0;",
+            path,
+            str(step),
+        )
+    )
 
 
 def _server_view(driver: Any, server: str) -> dict[str, Any]:
@@ -393,31 +424,31 @@ def test_two_tabs_are_two_independent_runs(driver: Any, server: str) -> None:
 def test_a_run_the_server_forgot_is_started_again_with_the_same_options(
     driver: Any, tmp_path: Path
 ) -> None:
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    # This server forgets a run after 0.3 s without a request (the real one: 10 minutes).
-    idle = {"TAPEGRAD_SERVE_IDLE_STOP": "0.2", "TAPEGRAD_SERVE_IDLE_DROP": "0.3"}
-    with _serving(tmp_path / "stderr.txt", **idle) as url:
+    # A server of its own, so the test knows every run on it. It forgets the page's run
+    # without any clock: MAX_RUNS newer runs push out the one left alone longest. (A run
+    # left alone for minutes is forgotten too; test_serve_http.py times that over HTTP.
+    # Timed here, the page's run could be forgotten before the test had configured it.)
+    with _serving(tmp_path / "stderr.txt") as url:
         _open(driver, url)
         _configure(driver, {**SMALL, "hidden": "5"})
         _call(driver, "stepOnce()")
         old = _run_path(driver)
+        # The page's last request for its run is the explain view of step 1: once that has
+        # loaded, the page leaves the run alone (it does not poll a paused run).
+        _wait_for_explain(driver, f"{old}/explain", step=1)
+        others = [_create(url, SMALL) for _ in range(MAX_RUNS)]
+        assert old not in others
+        with pytest.raises(urllib.error.HTTPError) as forgotten:
+            _get(url.rstrip("/") + old)
+        assert forgotten.value.code == 404
 
-        def forgotten(_: Any) -> bool:  # each look is a request, so look only once a second
-            try:
-                _get(url.rstrip("/") + old)
-            except urllib.error.HTTPError as e:
-                return e.code == 404
-            return False
-
-        WebDriverWait(driver, DEADLINE, poll_frequency=1.0).until(forgotten)
         state = _call(driver, "stepOnce()")
         assert state["step"] == 1 and "new run" in state["error"]
-        assert _run_path(driver) != old
+        new = _run_path(driver)
+        assert new != old and new not in others
         assert _server_view(driver, url)["frame"]["network"]["sizes"] == [2, 5, 1]
-        # The browser logs the one refused request (404, the forgotten run), nothing else.
+        # The browser logs the one refused request (404, stepping the forgotten run), nothing else.
         errors = _console_errors(driver)
-        assert errors and all(
-            e["source"] == "network" and "404" in e["message"] and old in e["message"]
-            for e in errors
-        ), errors
+        assert len(errors) == 1, errors
+        assert errors[0]["source"] == "network" and "404" in errors[0]["message"], errors
+        assert f"{old}/step" in errors[0]["message"], errors
