@@ -28,7 +28,15 @@ from nn.layers import ACTIVATIONS, INITS, MLP, input_size
 from nn.module import Module, load, read_meta
 from nn.optim import OPTIMIZERS, SGD, Adam, AdamW, Optimizer
 from nn.schedules import Schedule
-from nn.train import LOSS_NAMES, DivergenceError, History, accuracy, fit, predict_class
+from nn.train import (
+    LOSS_NAMES,
+    DivergenceError,
+    History,
+    accuracy,
+    fit,
+    predict_class,
+    step_count,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -765,15 +773,6 @@ def parse_train(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
-def _step_count(
-    n_examples: int, steps: int | None, epochs: int | None, batch_size: int | None
-) -> int:
-    """The number of updates of a run, as ``fit`` counts them (the one place the CLI counts)."""
-    if epochs is not None:
-        return epochs * (1 if batch_size is None else math.ceil(n_examples / batch_size))
-    return 100 if steps is None else steps
-
-
 def prepare_training(args: argparse.Namespace) -> Training:
     """Data, model, optimizer and schedule from the ``train`` options, every check done.
 
@@ -809,7 +808,7 @@ def prepare_training(args: argparse.Namespace) -> Training:
     batch_size = args.batch_size
     if batch_size is not None and batch_size > len(X):
         batch_size = None  # a batch cannot hold more examples than there are
-    steps = _step_count(len(X), args.steps, args.epochs, batch_size)
+    steps = step_count(len(X), args.steps, args.epochs, batch_size)
     model = MLP(
         n_features,
         [*args.hidden, n_outputs],

@@ -21,7 +21,15 @@ from nn.schedules import Schedule
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-__all__ = ["LOSS_NAMES", "DivergenceError", "History", "accuracy", "fit", "predict_class"]
+__all__ = [
+    "LOSS_NAMES",
+    "DivergenceError",
+    "History",
+    "accuracy",
+    "fit",
+    "predict_class",
+    "step_count",
+]
 
 LOSS_NAMES = ("hinge", "mse", "binary_cross_entropy", "bce", "cross_entropy")
 """Loss names ``fit`` accepts (``bce`` is short for ``binary_cross_entropy``)."""
@@ -250,6 +258,44 @@ def _count(name: str, value: Any, none: str = "") -> int | None:
     if value < 1:
         raise ValueError(f"{name} must be a positive integer{none}, got {value!r}")
     return int(value)
+
+
+def step_count(
+    n_examples: int,
+    steps: int | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+) -> int:
+    """How many updates :func:`fit` makes (its ``History`` has one entry per update).
+
+    ``steps`` updates if given; ``epochs`` passes over the data otherwise, each
+    of ``ceil(n_examples / batch_size)`` batches (one batch: the whole data set
+    when ``batch_size`` is ``None`` or larger than the data); 100 with neither.
+
+    Args:
+        n_examples: Number of training examples.
+        steps: Number of updates, as given to ``fit``.
+        epochs: Number of passes over the data, as given to ``fit``.
+        batch_size: Examples per step (``None``: all of them).
+
+    Returns:
+        The number of updates.
+
+    Raises:
+        ValueError: Both ``steps`` and ``epochs`` given, or a count below 1.
+        TypeError: A count that is not an integer.
+    """
+    n = _count("n_examples", n_examples)
+    if n is None:
+        raise TypeError("n_examples must be a positive integer, got None")
+    batch_size = _count("batch_size", batch_size, " or None")
+    if steps is not None and epochs is not None:
+        raise ValueError("give steps or epochs, not both")
+    steps = _count("steps", steps)
+    epochs = _count("epochs", epochs)
+    if epochs is not None:
+        return epochs * (1 if batch_size is None else math.ceil(n / batch_size))
+    return 100 if steps is None else steps
 
 
 def _binary(y: Sequence[float], loss: str) -> bool:
@@ -507,14 +553,7 @@ def fit(
         raise ValueError("fit needs at least one example")
     loss_fn, targets, classify = _task(loss, labels)
     batch_size = _count("batch_size", batch_size, " or None")
-    if steps is not None and epochs is not None:
-        raise ValueError("give steps or epochs, not both")
-    steps = _count("steps", steps)
-    epochs = _count("epochs", epochs)
-    if epochs is not None:
-        total = epochs * (1 if batch_size is None else math.ceil(len(examples) / batch_size))
-    else:
-        total = 100 if steps is None else steps
+    total = step_count(len(examples), steps, epochs, batch_size)
     if isinstance(l2, bool) or not isinstance(l2, numbers.Real):
         raise TypeError(f"l2 must be a number, got {l2!r} ({type(l2).__name__})")
     if not math.isfinite(l2) or l2 < 0:

@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 import nn
+import nn.cli
 from nn import MLP, fit, losses
 from nn.cli import REPLAY_FRAMES, UsageError, main, parse_train, prepare_training
+from nn.train import step_count
 
 QUICK = ["train", "--hidden", "3", "--samples", "20", "--no-progress", "--no-plots"]
 
@@ -146,3 +148,41 @@ def test_example_loss_refuses_what_does_not_fit() -> None:
     with pytest.raises(ValueError, match="needs one score"):
         losses.example_loss([0.5, 1.0], 1, "hinge")
     assert losses.example_loss(0.25, 0, "hinge") == 1.25  # label 0 is the -1 side
+
+
+@pytest.mark.parametrize(
+    ("options", "counted", "batch"),
+    [
+        (["--epochs", "2", "--batch-size", "6"], (20, None, 2, 6), "batches of 6"),
+        (
+            ["--epochs", "3", "--batch-size", "50"],
+            (20, None, 3, None),
+            "full batch (--batch-size 50",
+        ),
+        (["--steps", "5"], (20, 5, None, None), "full batch"),
+        ([], (20, None, None, None), "full batch"),
+    ],
+)
+def test_train_counts_its_steps_with_fits_step_count(
+    options: list[str],
+    counted: tuple[Any, ...],
+    batch: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    calls: list[tuple[Any, ...]] = []
+
+    def spy(*args: Any) -> int:
+        calls.append(args)
+        return step_count(*args)
+
+    monkeypatch.setattr(nn.cli, "step_count", spy)  # the name the CLI calls (no copy of its own)
+    assert main([*QUICK, *options, "--out", str(tmp_path)]) == 0
+    assert calls == [counted]
+    steps = step_count(*counted)
+    out = capsys.readouterr().out
+    summary = next(line for line in out.splitlines() if line.startswith("  optimizer  "))
+    assert f" at step {steps - 1} " in summary and f", {steps} steps, {batch}" in summary
+    assert f"(step {steps - 1})" in out  # the done line: fit took exactly that many steps
+    assert nn.read_meta(tmp_path / "model.json")["steps"] == steps

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import nn
 from autograd import Value, custom_op, ops
 from nn import MLP, SGD, Adam, data, fit, losses, schedules
-from nn.train import DivergenceError, History
+from nn.train import DivergenceError, History, step_count
 
 
 def _demo(steps: int = 100) -> tuple[MLP, History, list[list[float]], list[int]]:
@@ -76,6 +76,69 @@ def test_epochs_and_minibatches() -> None:
     assert fit(again, X, y, epochs=3, batch_size=16, progress=False).loss == history.loss
     other = MLP(2, [4, 1], rng=random.Random(0))
     assert fit(other, X, y, epochs=3, batch_size=16, seed=1, progress=False).loss != history.loss
+
+
+@given(
+    n=st.integers(1, 12),
+    count=st.one_of(
+        st.tuples(st.none(), st.none()),  # neither: fit's default
+        st.tuples(st.integers(1, 15), st.none()),  # steps
+        st.tuples(st.none(), st.integers(1, 4)),  # epochs
+    ),
+    batch_size=st.none() | st.integers(1, 15),
+)
+def test_fit_takes_step_count_updates_and_an_epoch_sees_every_example_once(
+    n: int, count: tuple[int | None, int | None], batch_size: int | None
+) -> None:
+    steps, epochs = count
+    X = [[k / n] for k in range(n)]
+    y = [float(k % 2) for k in range(n)]
+    sizes: list[int] = []
+
+    def loss(outputs: list[Value], targets: list[float]) -> Value:
+        sizes.append(len(outputs))  # the batch of this step
+        return losses.mse(outputs, targets)
+
+    calls: list[int] = []
+    history = fit(
+        MLP(1, [1], rng=random.Random(0)),
+        X,
+        y,
+        loss=loss,
+        steps=steps,
+        epochs=epochs,
+        batch_size=batch_size,
+        progress=False,
+        callback=lambda step, _: calls.append(step),
+    )
+    expected = step_count(n, steps, epochs, batch_size)
+    assert len(history) == len(sizes) == expected
+    assert calls == list(range(expected))
+    if epochs is not None:  # each pass is ceil(n / batch) batches that hold every example once
+        assert sum(sizes) == epochs * n
+        per_epoch = 1 if batch_size is None else -(-n // batch_size)
+        assert expected == epochs * per_epoch
+    else:
+        assert expected == (100 if steps is None else steps)
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "match"),
+    [
+        ((10, 3, 2), ValueError, "give steps or epochs, not both"),
+        ((10, 0), ValueError, "steps must be a positive integer, got 0"),
+        ((10, None, -1), ValueError, "epochs must be a positive integer, got -1"),
+        ((10, None, 2, 0), ValueError, "batch_size must be a positive integer or None, got 0"),
+        ((10, 2.5), TypeError, r"steps must be a positive integer, got 2.5 \(float\)"),
+        ((0, 5), ValueError, "n_examples must be a positive integer, got 0"),
+        ((True, 5), TypeError, "n_examples must be a positive integer, got True"),
+    ],
+)
+def test_step_count_refuses_bad_counts(
+    args: tuple[Any, ...], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        step_count(*args)
 
 
 def test_cross_entropy_learns_three_blobs_with_adam() -> None:
