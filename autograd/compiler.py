@@ -523,7 +523,7 @@ class _Writer:
                 text = f"np.full(n, {text})"
             template = self._templates[key] = [*em.lines, f"{name_t} = {text}"]
         fill = self._fill(i, args, strict=True)
-        lines = [line.format(**fill) for line in template]
+        lines = [line.format_map(fill) for line in template]
         lines[-1] += comment
         return lines
 
@@ -564,8 +564,8 @@ class _Writer:
             template = self._templates[key] = self._grads_template(i, args, plan, wanted, layout)
         lines, texts = template
         fill = self._fill(i, args, strict=False)
-        out += [(k, text.format(**fill)) for k, text in zip(wanted, texts)]
-        return [*pre, *[line.format(**fill) for line in lines]], out
+        out += [(k, text.format_map(fill)) for k, text in zip(wanted, texts)]
+        return [*pre, *[line.format_map(fill) for line in lines]], out
 
     def _grads_template(
         self, i: int, args: Sequence[Any], plan: _Plan, wanted: list[int], layout: tuple[bool, ...]
