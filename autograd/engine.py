@@ -622,6 +622,10 @@ def float_step(op: Op) -> Callable[[Value], None]:
         return op.float_kernel
     rules = getattr(op, "float_vjps", None) or op.vjps
     trusted = _ops.OPS.get(op.name) is op or op is _ops._softmax or op is _ops._input
+    if trusted and op.vjps is not None and op.nargs in (1, 2):
+        inlined = _inlined_step(op)
+        if inlined is not None:
+            return inlined
     if rules is not None and op.nargs == 1:
         (r0,) = rules
 
@@ -665,6 +669,45 @@ def float_step(op: Op) -> Callable[[Value], None]:
         return step2_trusted if trusted else step2
 
     return general_step(op)
+
+
+def _inlined_step(op: Op) -> Callable[[Value], None] | None:
+    """A built-in op's float step with its rules written into it (autograd/trace.py).
+
+    The measured fast path of the scalar backward loop: the traced rules become
+    expressions in the step's own body (`v0.grad += g * x1` for mul), so a node
+    costs one call instead of one plus one per operand. Exactly the rules'
+    results (the same traced code `op.float_vjps` runs). None if they do not trace.
+    """
+    from autograd import trace
+
+    assert op.vjps is not None
+    n = op.nargs
+    xs = [f"x{k}" for k in range(n)]
+    params = ["g", "ans", *xs]
+    syms = [trace.Sym("var", name=p) for p in params]
+    try:
+        roots = [trace.trace(rule, syms) for rule in op.vjps]
+        em, texts = trace.emit(roots, {p: p for p in params}, "t_", numpy=False, strict=False)
+    except trace.NotTraceable:
+        return None
+    helpers = sorted(em.used)
+    if "pow_fwd" in helpers:
+        return None
+    vs = [f"v{k}" for k in range(n)]
+    lines = [
+        f"def step(node{''.join(f', {h}={h}' for h in helpers)}):",
+        f"    {', '.join(vs)}, = node._operands",
+        "    g = node.grad",
+        "    ans = node.data",
+        *[f"    {x} = {v}.data" for x, v in zip(xs, vs)],
+        *[f"    {line}" for line in em.lines],
+        *[f"    {v}.grad += {text}" for v, text in zip(vs, texts)],
+    ]
+    namespace: dict[str, Any] = {h: trace.SCALAR_NAMES[h] for h in helpers}
+    exec(compile("\n".join(lines), f"<tapegrad {op.name} backward step>", "exec"), namespace)
+    made: Callable[[Value], None] = namespace["step"]
+    return made
 
 
 def general_step(op: Op) -> Callable[[Value], None]:

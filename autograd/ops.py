@@ -28,7 +28,7 @@ from typing import Any
 from autograd import engine as _engine
 from autograd import trace as _t
 from autograd.engine import Value
-from autograd.opdef import Op, custom_op
+from autograd.opdef import Op, custom_op, entry
 from autograd.trace import eq, ne, where
 
 _INF = math.inf
@@ -470,11 +470,6 @@ OPS: dict[str, Op] = {
     )
 }
 
-# Bind Value's operators to this table (see the end of autograd/engine.py), each to
-# its op's one- or two-operand entry point, which skips the general argument loop.
-_engine._add, _engine._sub, _engine._mul = add._binary, sub._binary, mul._binary
-_engine._div, _engine._pow = div._binary, pow._binary
-_engine._neg, _engine._abs = neg._unary, abs._unary
 
 # Straight float functions of the traced rules (and guard-free forwards) for the
 # eager engine: op.float_vjps, op.float_forward (see autograd/trace.py).
@@ -483,3 +478,25 @@ _CHECKED = (div, pow, exp, log, sqrt, sin, cos)
 for _op in (*OPS.values(), _input):
     _t.specialize(_op, forward=_op not in _CHECKED)
 del _op
+
+# Bind Value's operators to this table (see the end of autograd/engine.py): each is
+# its op's entry point for one or two operands, with the traced forward written in.
+_engine._add, _engine._sub, _engine._mul = entry(add), entry(sub), entry(mul)
+_engine._div, _engine._pow = entry(div), entry(pow)
+_engine._neg, _engine._abs = entry(neg), entry(abs)
+# The commonest operators and methods are those entry points themselves (one call
+# less per operation); Value's own definitions say the same and keep the docs.
+for _name, _fn in {
+    "__add__": _engine._add,
+    "__radd__": entry(add, swap=True),
+    "__sub__": _engine._sub,
+    "__rsub__": entry(sub, swap=True),
+    "__mul__": _engine._mul,
+    "__rmul__": entry(mul, swap=True),
+    "__neg__": _engine._neg,
+    "relu": entry(relu),
+    "tanh": entry(tanh),
+    "sigmoid": entry(sigmoid),
+}.items():
+    setattr(Value, _name, _fn)
+del _name, _fn

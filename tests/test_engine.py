@@ -357,10 +357,20 @@ def test_negative_base_integer_power_is_fine() -> None:
 
 
 def test_ops_module_binds_the_operators() -> None:
-    # each operator is its op's two-operand entry point (bound methods compare equal)
-    assert engine_module._add == ops.add._binary
+    # pow checks its domain, so its operator is its op's general two-operand entry
     assert engine_module._pow == ops.pow._binary
-    assert engine_module._neg == ops.neg._unary
+    # add's forward traces: its entry has the forward written in, and records add nodes
+    assert engine_module._add.__name__ == "add_entry"
+    assert Value.__add__ is engine_module._add
+    x, y = Value(1.5), Value(-4.0)
+    for out in (x + y, x + 2.0, 2.0 + x, x - y, 2.0 - x, x * y, 3.0 * x, -x):
+        assert out._fn is not None and out._fn.symbol == out._op
+    assert (2.0 - x).data == 0.5 and (2.0 - x)._args == (2.0, x)
+    assert (3.0 * x)._args == (3.0, x) and (x * 3.0)._args == (x, 3.0)
+    with pytest.raises(TypeError, match="operand of mul must be a real number"):
+        x * "a"  # type: ignore[operator]
+    with no_grad():
+        assert not (x * y)._prev
 
 
 # --- trust: a failed pass loses nothing, threads do not double-count ---------------------
