@@ -16,13 +16,19 @@ _clash.check()
 
 from autograd import ops
 from autograd.compiler import Program, compile
-from autograd.engine import Value, detect_anomaly, enable_grad, is_grad_enabled, no_grad
+from autograd.engine import (
+    Value,
+    detect_anomaly,
+    enable_grad,
+    is_grad_enabled,
+    no_grad,
+    topological_order,
+)
 from autograd.explainer import Explanation, explain
 from autograd.functional import grad, hessian, value_and_grad
 from autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from autograd.opdef import Op, custom_op
-from autograd.tape import format_tape, topological_order
-from autograd.viz import GraphvizNotFoundError, draw_dot, largest_gradient_path
+from autograd.viz import GraphvizNotFoundError, draw_dot, format_tape, largest_gradient_path
 
 __all__ = [
     "Explanation",

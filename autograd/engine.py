@@ -378,43 +378,43 @@ class Value:
 
     def exp(self) -> Value:
         """e ** self."""
-        return _ops.exp(self)  # type: ignore[no-any-return]
+        return _ops.exp(self)
 
     def log(self) -> Value:
         """Natural logarithm; self must be > 0."""
-        return _ops.log(self)  # type: ignore[no-any-return]
+        return _ops.log(self)
 
     def sqrt(self) -> Value:
         """Square root; self must be >= 0."""
-        return _ops.sqrt(self)  # type: ignore[no-any-return]
+        return _ops.sqrt(self)
 
     def sin(self) -> Value:
         """Sine."""
-        return _ops.sin(self)  # type: ignore[no-any-return]
+        return _ops.sin(self)
 
     def cos(self) -> Value:
         """Cosine."""
-        return _ops.cos(self)  # type: ignore[no-any-return]
+        return _ops.cos(self)
 
     def tanh(self) -> Value:
         """Hyperbolic tangent."""
-        return _ops.tanh(self)  # type: ignore[no-any-return]
+        return _ops.tanh(self)
 
     def sigmoid(self) -> Value:
         """Logistic function 1 / (1 + e**-self), computed stably."""
-        return _ops.sigmoid(self)  # type: ignore[no-any-return]
+        return _ops.sigmoid(self)
 
     def relu(self) -> Value:
         """max(0, self); derivative 0 at 0, as in PyTorch."""
-        return _ops.relu(self)  # type: ignore[no-any-return]
+        return _ops.relu(self)
 
     def leaky_relu(self, slope: Operand = 0.01) -> Value:
         """self if self > 0 else slope * self."""
-        return _ops.leaky_relu(self, slope)  # type: ignore[no-any-return]
+        return _ops.leaky_relu(self, slope)
 
     def softplus(self) -> Value:
         """log(1 + e**self), computed stably."""
-        return _ops.softplus(self)  # type: ignore[no-any-return]
+        return _ops.softplus(self)
 
     def backward(self, gradient: Operand = 1.0, *, create_graph: bool = False) -> None:
         """Apply the chain rule from this Value to every node of its graph.

@@ -23,8 +23,7 @@ from typing import Any
 
 from autograd.engine import Value, _backprop, _vjp, topological_order
 from autograd.opdef import ManualRule
-from autograd.tape import node_names
-from autograd.viz import _closest, _op_label
+from autograd.viz import _closest, _op_label, node_names
 
 __all__ = ["Explanation", "explain"]
 

@@ -143,6 +143,20 @@ class Op:
         self._step = self._first_step
         return rule
 
+    # A Value among the operands gives a Value (a node); numbers alone give a float;
+    # arrays and the compiler's symbols (autograd.trace) give what their interpreter makes.
+    @overload
+    def __call__(self, x: Value, /, *args: Value | float) -> Value: ...
+
+    @overload
+    def __call__(self, x: float, y: Value, /, *args: Value | float) -> Value: ...
+
+    @overload
+    def __call__(self, *args: float) -> float: ...
+
+    @overload
+    def __call__(self, *args: Any) -> Any: ...
+
     def __call__(self, *args: Any) -> Any:
         if len(args) == 2 and self.nargs == 2:
             return self._binary(*args)

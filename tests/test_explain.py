@@ -14,7 +14,7 @@ import pytest
 
 from autograd import Explanation, Value, explain, ops
 from autograd.engine import topological_order
-from autograd.tape import node_names
+from autograd.viz import node_names
 
 
 def _neuron() -> Value:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from autograd import Value, draw_dot, format_tape, topological_order
-from autograd.tape import node_names
+from autograd.viz import node_names
 
 
 def test_format_tape_lists_every_node_in_order() -> None:

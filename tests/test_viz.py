@@ -16,9 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from autograd import custom_op, ops
-from autograd.engine import Value
-from autograd.tape import node_names, topological_order
-from autograd.viz import GraphvizNotFoundError, draw_dot, largest_gradient_path
+from autograd.engine import Value, topological_order
+from autograd.viz import GraphvizNotFoundError, draw_dot, largest_gradient_path, node_names
 
 needs_dot = pytest.mark.skipif(
     shutil.which("dot") is None,
