@@ -60,6 +60,7 @@ import re
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from autograd import engine, ops
@@ -279,6 +280,9 @@ class _Layer:
     # layer's X, and backward takes the next layer's G @ W as the activations' gradients.
     acts: list[int] = field(default_factory=list)
     act_position: int = 0  # where the member is among the activation op's operands
+    # A neuron node (autograd.neuron) carries its activation inside: H = inner(Z),
+    # and the members' values are H's columns.
+    inner: Op | None = None
     next: _Layer | None = None
     source: _Layer | None = None
 
@@ -286,26 +290,42 @@ class _Layer:
 def _layers(t: _Trace) -> dict[int, _Layer]:
     """The graph's layers (two or more dot nodes sharing their array operands), by member."""
     dot = ops.OPS["dot"]
+    neurons = _neuron_ops()
     found: dict[tuple[Any, ...], _Layer] = {}
     for i, node in enumerate(t.nodes):
-        if node._fn is not dot or not t.batched[i]:
+        op = node._fn
+        if op is None or not t.batched[i] or (op is not dot and op not in neurons):
             continue
         args = t.args(i)
         n = len(args) // 2
-        for ws, xs in ((args[:n], args[n:]), (args[n:], args[:n])):
-            if all(_is_weight(t, w) for w in ws) and all(_is_input(t, x) for x in xs):
-                break
-        else:
-            continue
+        extra: list[tuple[Any, float]] = []  # (weight, constant input) pairs
+        if op is dot:
+            for ws, xs in ((args[:n], args[n:]), (args[n:], args[:n])):
+                if all(_is_weight(t, w) for w in ws) and all(_is_input(t, x) for x in xs):
+                    break
+            else:
+                continue
+        else:  # a neuron: w0..wn-1, b, x0..xn-1, and b * 1.0 is the bias
+            ws, xs = args[:n], args[n + 1 :]
+            if not (all(map(partial(_is_weight, t), [*ws, args[n]]))):
+                continue
+            if not all(_is_input(t, x) for x in xs):
+                continue
+            extra = [(args[n], 1.0)]
         inputs = [x for x in xs if isinstance(x, Value)]
-        key = tuple(id(x) if isinstance(x, Value) else ("c", repr(x)) for x in xs)
+        key: tuple[Any, ...] = (id(op) if op is not dot else 0,)
+        key += tuple(id(x) if isinstance(x, Value) else ("c", repr(x)) for x in xs)
         layer = found.get(key)
         if layer is None:
             constants = [float(x) for x in xs if not isinstance(x, Value)]
-            layer = found[key] = _Layer(len(found), [], inputs, constants)
+            constants += [c for _, c in extra]
+            inner = neurons.get(op) if op is not dot else None
+            layer = found[key] = _Layer(len(found), [], inputs, constants, inner=inner)
         layer.members.append(i)
         layer.weights.append([w for w, x in zip(ws, xs) if isinstance(x, Value)])
-        layer.extra_weights.append([w for w, x in zip(ws, xs) if not isinstance(x, Value)])
+        layer.extra_weights.append(
+            [w for w, x in zip(ws, xs) if not isinstance(x, Value)] + [w for w, _ in extra]
+        )
     layers = list(found.values())
     _fuse(t, layers)
     groups: dict[int, _Layer] = {}
@@ -339,36 +359,62 @@ def _fuse(t: _Trace, layers: list[_Layer]) -> None:
                     readers.setdefault(t.index[a], []).append(i)
     by_inputs = {tuple(t.index[x] for x in lay.inputs): lay for lay in layers}
     for layer in layers:
-        acts: list[int] = []
+        outs = list(layer.members)  # the nodes whose values are the columns of H
         shape: tuple[Any, ...] | None = None
-        for m in layer.members:
-            r = readers.get(m, [])
-            if len(r) != 1 or r[0] < 0:
-                break
-            a = r[0]
-            op = t.nodes[a]._fn
-            args = t.args(a)
-            values = [k for k, x in enumerate(args) if isinstance(x, Value)]
-            if op is None or len(values) != 1 or t.index[args[values[0]]] != m:
-                break
-            plan = t.plans.get(op, args)
-            if not plan.traced_forward or not plan.traced_rules[values[0]]:
-                break
-            here = (id(op), values[0], tuple(repr(x) for x in args if not isinstance(x, Value)))
-            if shape not in (None, here):
-                break
-            shape = here
-            acts.append(a)
-        else:
-            nxt = by_inputs.get(tuple(acts))
-            if nxt is None or nxt is layer:
+        if layer.inner is None:
+            outs = _activations(t, layer, readers)
+            if not outs:
                 continue
-            # each activation is read once by every node of the next layer, and by nothing else
-            if all(sorted(readers.get(a, [])) == sorted(nxt.members) for a in acts):
-                layer.acts = acts
-                layer.act_position = shape[1] if shape else 0
-                layer.next = nxt
-                nxt.source = layer
+            a = outs[0]
+            args = t.args(a)
+            position = next(k for k, x in enumerate(args) if isinstance(x, Value))
+            shape = (position,)
+        nxt = by_inputs.get(tuple(outs))
+        if nxt is None or nxt is layer:
+            continue
+        # each output is read once by every node of the next layer, and by nothing else
+        if all(sorted(readers.get(o, [])) == sorted(nxt.members) for o in outs):
+            if layer.inner is None:
+                layer.acts = outs
+                layer.act_position = shape[0] if shape else 0
+            layer.next = nxt
+            nxt.source = layer
+
+
+def _activations(t: _Trace, layer: _Layer, readers: dict[int, list[int]]) -> list[int]:
+    """The nodes applying one elementwise op to each member (and all a member feeds), or []."""
+    acts: list[int] = []
+    shape: tuple[Any, ...] | None = None
+    for m in layer.members:
+        r = readers.get(m, [])
+        if len(r) != 1 or r[0] < 0:
+            return []
+        a = r[0]
+        op = t.nodes[a]._fn
+        args = t.args(a)
+        values = [k for k, x in enumerate(args) if isinstance(x, Value)]
+        if op is None or len(values) != 1 or t.index[args[values[0]]] != m:
+            return []
+        plan = t.plans.get(op, args)
+        if not plan.traced_forward or not plan.traced_rules[values[0]]:
+            return []
+        here = (id(op), values[0], tuple(repr(x) for x in args if not isinstance(x, Value)))
+        if shape not in (None, here):
+            return []
+        shape = here
+        acts.append(a)
+    return acts
+
+
+def _neuron_ops() -> dict[Any, Op | None]:
+    """autograd.neuron's ops (one node per neuron), each with the activation it applies."""
+    try:
+        from autograd import neuron
+    except ImportError:  # pragma: no cover - an engine without neuron nodes
+        return {}
+    made = getattr(neuron, "_OPS", {})
+    acts = getattr(neuron, "ACTIVATIONS", {})
+    return {op: acts.get(key) for key, op in made.items()}
 
 
 def _is_weight(t: _Trace, w: Any) -> bool:
@@ -654,23 +700,27 @@ class _Writer:
                     lines.append(f"B{L} = np.array(({', '.join(terms)},))")
                 z += f" + B{L}"
             lines.append(f"Z{L} = {z}")
-            if layer.next is not None:
+            if layer.inner is not None or layer.next is not None:
                 lines += self._activation(layer, forward=True)
-        if layer.next is not None:  # the members are read only by the activation
+        if layer.next is not None:  # H goes to the next layer whole: no columns
             return lines
-        return [*lines, f"v{i} = Z{L}[:, {j}]{comment}"]
+        column = "H" if layer.inner is not None else "Z"
+        return [*lines, f"v{i} = {column}{L}[:, {j}]{comment}"]
 
-    def _activation(self, layer: _Layer, forward: bool) -> list[str]:
-        """The layer's activation on matrices: H from Z, or the gradient G from the next E."""
+    def _activation(self, layer: _Layer, forward: bool, g: str = "") -> list[str]:
+        """The layer's activation on matrices: H from Z, or the gradient G from g's matrix."""
         t = self.t
         L = f"L{layer.id}"
-        a = layer.acts[0]
-        op = t.nodes[a]._fn
-        assert op is not None and layer.next is not None
-        args = t.args(a)
+        if layer.inner is not None:
+            op: Op | None = layer.inner
+            args: Sequence[Any] = (t.nodes[layer.members[0]],)  # one array operand
+        else:
+            op = t.nodes[layer.acts[0]]._fn
+            args = t.args(layer.acts[0])
+        assert op is not None
         plan = t.plans.get(op, args)
         k = layer.act_position
-        names = {f"a{k}": f"Z{L}", "ans": f"H{L}", "g": f"EL{layer.next.id}"}
+        names = {f"a{k}": f"Z{L}", "ans": f"H{L}", "g": g}
         em = _trace.Emitter(
             names,
             f"h{layer.id}_" if forward else f"r{layer.id}_",
@@ -702,12 +752,19 @@ class _Writer:
         """
         t = self.t
         L = f"L{layer.id}"
-        if layer.next is not None:  # fused: G is the activation's rule applied to E
-            lines = self._activation(layer, forward=False)
+        lines: list[str] = []
+        if layer.next is not None:  # fused: the next layer's E is the gradient of H
+            assert layer.next is not None
+            g = f"EL{layer.next.id}"
             assigned = assigned | set(layer.members)
         else:
             gs = ", ".join(f"g{m}" if m in assigned else "np.zeros(n)" for m in layer.members)
-            lines = [f"G{L} = np.stack(({gs},), axis=1)"]
+            lines.append(f"O{L} = np.stack(({gs},), axis=1)")
+            g = f"O{L}"
+        if layer.inner is not None or layer.next is not None:
+            lines += self._activation(layer, forward=False, g=g)  # through the activation
+        else:
+            lines.append(f"G{L} = {g}")
         out: list[tuple[int, str]] = []
         if any(isinstance(w, Value) for ws in layer.weights for w in ws):
             lines.append(f"D{L} = (G{L}.T @ X{L}).tolist()")

@@ -886,3 +886,17 @@ def test_layers_fuse_only_when_nothing_else_reads_the_activations(read_elsewhere
     assert " @ WL" in prog.numpy_source
     rows = [[rng.uniform(-2, 2), rng.uniform(-2, 2)] for _ in range(5)]
     check_program(build, rows, prog)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "leaky_relu"])
+def test_nn_mlp_layers_are_matrix_products_in_a_batch(activation: str) -> None:
+    model = MLP(2, [6, 5, 1], activation=activation, rng=random.Random(7))
+    xv = [Value(0.0), Value(0.0)]
+    y = Value(1.0)
+    prog = compile(ops.relu(1.0 - y * model(xv)), [*xv, y])
+    source = prog.numpy_source
+    assert len(set(re.findall(r"(ZL\d+) = XL\d+ @ WL\d+\.T", source))) == 3
+    assert "XL1 = HL0" in source and "XL2 = HL1" in source
+    rng = random.Random(8)
+    rows = [[rng.uniform(-2, 2), rng.uniform(-2, 2), rng.choice([-1.0, 1.0])] for _ in range(6)]
+    check_program(lambda v: ops.relu(1.0 - v[2] * model(v[:2])), rows, prog)
