@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import math
 import os
-import secrets
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from autograd import Value, compile, enable_grad, no_grad
+from nn.io import write_atomically
 from nn.layers import MLP
 from nn.module import Module
 from nn.train import History
@@ -28,17 +28,13 @@ PathLike = str | os.PathLike[str]
 
 
 def _save(fig: Figure, path: PathLike) -> None:
-    """Render to a temporary file next to ``path``, then rename it into place."""
-    target = os.fspath(path)
-    folder, base = os.path.split(os.path.abspath(target))
-    ext = os.path.splitext(base)[1].lstrip(".") or "png"
-    tmp = os.path.join(folder, f".{base}.{secrets.token_hex(4)}.tmp")
-    try:
-        fig.savefig(tmp, format=ext, dpi=110)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Render the figure, then write it with nn.io's atomic writer (never half a file)."""
+    import io
+
+    ext = os.path.splitext(os.fspath(path))[1].lstrip(".") or "png"
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=ext, dpi=110)
+    write_atomically(path, buffer.getvalue())
 
 
 # matplotlib computes limits and transforms from the data's range, which

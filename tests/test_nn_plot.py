@@ -105,3 +105,22 @@ def test_diverged_at_must_be_a_step_of_the_history(
     history = History(loss=[1.0, 2.0, math.inf], accuracy=[0.5] * 3, lr=[1.0] * 3)
     with pytest.raises(error, match=match):
         plot_history(history, diverged_at=at)
+
+
+def test_plots_are_written_by_nn_ios_atomic_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nn.plot
+
+    written: list[tuple[str, bytes]] = []
+    monkeypatch.setattr(nn.plot, "write_atomically", lambda p, b: written.append((str(p), b)))
+    history = History()
+    for step in range(3):
+        history.loss.append(1.0 / (step + 1))
+        history.accuracy.append(0.5)
+        history.lr.append(0.1)
+    target = tmp_path / "loss.png"
+    plot_history(history, path=target)
+    assert [p for p, _ in written] == [str(target)]
+    assert written[0][1].startswith(b"\x89PNG")  # the whole picture, handed over in one piece
+    assert not target.exists()  # nothing else wrote the file
