@@ -184,6 +184,10 @@ class _Trace:
                 if node not in seen:
                     seen.add(node)
                     order.append(node)
+        # The engine numbers nodes in the order they were recorded (`_n`; leaves 0,
+        # constants -1) and its backward visits them newest first: in that order the
+        # program adds the same contributions in the same sequence, bit for bit.
+        order.sort(key=_recorded)
         # Gradients flow only through nodes made by ops: a leaf (no `_fn`) ends the walk.
         live: set[Value] = set(outputs)
         for node in reversed(order):
@@ -406,6 +410,12 @@ def _activations(t: _Trace, layer: _Layer, readers: dict[int, list[int]]) -> lis
     return acts
 
 
+def _recorded(v: Value) -> int:
+    """A node's place in the order of recording (0 for a leaf, and where no number is kept)."""
+    n = getattr(v, "_n", 0)
+    return n if n > 0 else 0
+
+
 def _neuron_ops() -> dict[Any, Op | None]:
     """autograd.neuron's ops (one node per neuron), each with the activation it applies."""
     try:
@@ -523,7 +533,8 @@ class _Writer:
     def _fill(self, i: int, args: Sequence[Any], strict: bool) -> dict[str, str]:
         """The names a template of node i's code is filled in with."""
         names = self._names(i, args)
-        names["T"] = f"t{i}_" if strict else f"u{i}_"
+        names["T"] = f"t{i}_"  # the forward's locals (the backward function computes them too)
+        names["U"] = f"u{i}_"  # the contributions' own
         return names
 
     # one node ---------------------------------------------------------------
@@ -616,8 +627,23 @@ class _Writer:
     def _grads_template(
         self, i: int, args: Sequence[Any], plan: _Plan, wanted: list[int], layout: tuple[bool, ...]
     ) -> tuple[list[str], list[str]]:
-        """The code of node i's traced contributions, as templates (see `_emitter`)."""
-        em = self._emitter(i, args, strict=False)
+        """The code of node i's traced contributions, as templates (see `_emitter`).
+
+        A part of a rule that the forward already computed into a local (a
+        neuron's weighted sum, which its rule recomputes for the activation's
+        slope) is read from that local, and the forward's whole expression is
+        the node's own value `{ans}`: the same emitter writes the forward first.
+        """
+        em = self._emitter(i, args, strict=True)
+        start = 0
+        if plan.traced_forward:
+            root = em.canon(plan.forward)
+            em.count(root)
+            em.expr(root)
+            em.known(root, "{ans}")
+            start = len(em.lines)
+        em.strict = False
+        em.temp = "{U}"
         shapes: list[tuple[str, Any]] = []  # (how it is summed, the symbol to write)
         for k, target_vec in zip(wanted, layout):
             c = em.canon(plan.rules[k])
@@ -645,7 +671,7 @@ class _Writer:
             elif how == "full":
                 text = f"np.full(n, {text})"
             texts.append(text)
-        return em.lines, texts
+        return em.lines[start:], texts
 
     @staticmethod
     def _reduction(em: _trace.Emitter, c: Any) -> tuple[str, Any]:

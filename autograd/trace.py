@@ -692,6 +692,11 @@ class Emitter:
         """Source text for the canonical symbol s (counted first), with shared parts as locals."""
         return self._emit(s)[0]
 
+    def known(self, s: Any, text: str) -> None:
+        """From now on, write the canonical symbol s as `text` (a local that holds its value)."""
+        if isinstance(s, Sym) and s.kind != "var":
+            self._done[id(s)] = (text, _ATOM, 0)
+
     def is_batched(self, s: Any) -> bool:
         """Whether s depends on a batched variable (it is an array in numpy mode)."""
         if not isinstance(s, Sym):
