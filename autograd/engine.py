@@ -497,32 +497,24 @@ _number = operator.attrgetter("_n")
 def _graph(root: Value) -> tuple[set[Value], list[Value]]:
     """(every node `root` depends on, its op-made nodes newest first: the backward order).
 
-    A breadth-first sweep, level by level; a wide level (a layer of neurons
-    sharing their weights) is merged with set operations in C. Sorting by
-    recording number then gives a reverse topological order without
-    visiting any node twice.
+    One sweep over the graph with a stack (no recursion), each node visited
+    once; sorting the op-made nodes by recording number then gives a reverse
+    topological order, with no depth-first bookkeeping of which operand is next.
     """
     seen = {root}
     add = seen.add
-    frontier = [root] if root._fn is not None else []
-    inner = list(frontier)
-    union = set().union
-    while frontier:
-        if len(frontier) < 8:
-            found = []
-            for node in frontier:
-                for c in node._operands:
-                    if c not in seen:
-                        add(c)
-                        if c._fn is not None:
-                            found.append(c)
-            frontier = found
-        else:
-            fresh = union(*[node._operands for node in frontier])
-            fresh -= seen
-            seen |= fresh
-            frontier = [c for c in fresh if c._fn is not None]
-        inner += frontier
+    stack = [root] if root._fn is not None else []
+    inner = list(stack)
+    push = stack.append
+    keep = inner.append
+    pop = stack.pop
+    while stack:
+        for c in pop()._operands:
+            if c not in seen:
+                add(c)
+                if c._fn is not None:
+                    push(c)
+                    keep(c)
     inner.sort(key=_number, reverse=True)
     return seen, inner
 
