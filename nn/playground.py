@@ -2,7 +2,7 @@
 
 A :class:`Run` is what one browser tab trains: the options of ``tapegrad train``
 (checked by the CLI's own code, so a bad value gets the CLI's one-line message),
-``step()`` for one optimizer step of ``nn.fit`` itself, and ``state()`` /
+``step()`` for one step of ``nn.fit``'s own loop (``nn.train.Trainer``), and ``state()`` /
 ``frame()``, the JSON the page draws. :class:`Recorder` is ``fit``'s callback
 that keeps what the views need (the weights before and after the last step)
 and, for ``tapegrad train --html``, records frames for :func:`replay_html`.
@@ -17,8 +17,7 @@ import math
 import os
 import shutil
 import tempfile
-import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -33,7 +32,7 @@ from nn.cli import (
     training_meta,
 )
 from nn.optim import SGD
-from nn.train import DivergenceError, History, fit
+from nn.train import DivergenceError, History, Trainer
 
 __all__ = [
     "GRID",
@@ -519,71 +518,6 @@ def _diverged(exc: DivergenceError | None) -> dict[str, Any] | None:
     return {"step": exc.step, "quantity": exc.quantity, "message": str(exc)}
 
 
-class _Stopped(Exception):
-    """Raised inside fit's callback to end a run's thread."""
-
-
-class _FitThread:
-    """``nn.fit`` in a thread of its own, held after every step: :meth:`step` runs one step.
-
-    ``fit`` has no one-step API; driving its loop through its callback reuses all
-    of it: the batches, the schedule, the compiled step, the divergence checks
-    and their messages.
-    """
-
-    def __init__(
-        self,
-        train: Callable[[Callable[[int, History], None]], History],
-        on_step: Callable[[int, History], None],
-    ) -> None:
-        self._train = train
-        self._on_step = on_step
-        self._go = threading.Semaphore(0)
-        self._done = threading.Semaphore(0)
-        self._thread: threading.Thread | None = None
-        self._stop = False
-        self._failure: BaseException | None = None
-        self.ended = False
-
-    def _callback(self, step: int, history: History) -> None:
-        self._on_step(step, history)
-        self._done.release()
-        self._go.acquire()
-        if self._stop:
-            raise _Stopped
-
-    def _main(self) -> None:
-        try:
-            self._train(self._callback)
-        except _Stopped:
-            pass
-        except BaseException as exc:  # handed to the thread that asked for the step
-            self._failure = exc
-        finally:
-            self.ended = True
-            self._done.release()
-
-    def step(self) -> None:
-        """Run one step of ``fit`` (its errors, DivergenceError first, are raised here)."""
-        if self.ended:
-            raise RuntimeError("this run's training loop has ended")
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._main, name="tapegrad-fit", daemon=True)
-            self._thread.start()
-        else:
-            self._go.release()
-        self._done.acquire()
-        if self._failure is not None:
-            failure, self._failure = self._failure, None
-            raise failure
-
-    def close(self) -> None:
-        """End the thread (at once if it waits for the next step)."""
-        self._stop = True
-        if self._thread is not None and not self.ended:
-            self._go.release()
-
-
 class Run:
     """One playground run: options, one ``fit`` step at a time, its state and frames.
 
@@ -628,37 +562,30 @@ class Run:
         self.error: str | None = None
         self.recorder = Recorder(self.training)
         self.recorder.watch = self.watch
-        self._fit = _FitThread(self._train, self._after_step)
-
-    def _train(self, callback: Callable[[int, History], None]) -> History:
         t = self.training
-        return fit(
+        self._trainer = Trainer(
             t.model,
             t.X,
             t.y,
             loss=t.args.loss,
             optimizer=t.optimizer,
-            steps=self.max_steps,
+            steps=max_steps,
             batch_size=t.batch_size,
             schedule=self._rate,
-            l2=t.args.l2,
-            progress=False,
             seed=t.args.seed,
-            callback=callback,
+            l2=t.args.l2,
             compiled=True,
         )
+        self.history = self._trainer.history
+        self._ended = False  # closed, or a step failed (not by diverging)
 
     def _rate(self, step: int) -> float:
         return self.lr  # constant, and changed by configure between steps
 
-    def _after_step(self, step: int, history: History) -> None:
-        self.history = history
-        self.recorder(step, history)
-
     @property
     def stopped(self) -> bool:
-        """Whether the run can take no more steps (it diverged, or reached ``max_steps``)."""
-        return self.diverged is not None or len(self.history) >= self.max_steps or self._fit.ended
+        """Whether the run can take no more steps (diverged, reached ``max_steps``, or closed)."""
+        return self.diverged is not None or len(self.history) >= self.max_steps or self._ended
 
     def step(self) -> bool:
         """One optimizer step (forward, loss, backward, update) on the next batch.
@@ -672,13 +599,16 @@ class Run:
             self.running = False
             return False
         try:
-            self._fit.step()
+            self._trainer.step()  # one of fit's steps
         except DivergenceError as exc:
-            self.history = exc.history
             self.recorder.finish(exc.history, exc)
             self.diverged = _diverged(exc)
             self.running = False
             return False
+        except BaseException:
+            self._ended = True  # as fit would: a failed step ends the run
+            raise
+        self.recorder(len(self.history) - 1, self.history)
         if len(self.history) >= self.max_steps:
             self.running = False
             self.error = (
@@ -809,8 +739,8 @@ class Run:
             shutil.rmtree(folder, ignore_errors=True)
 
     def close(self) -> None:
-        """End the run's training thread (the run takes no more steps)."""
-        self._fit.close()
+        """End the run: it takes no more steps."""
+        self._ended = True
 
 
 def _asset(name: str) -> str:

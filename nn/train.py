@@ -7,7 +7,7 @@ import numbers
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from autograd import Value, compile, no_grad, topological_order
 from autograd.compiler import Program
@@ -25,6 +25,7 @@ __all__ = [
     "LOSS_NAMES",
     "DivergenceError",
     "History",
+    "Trainer",
     "accuracy",
     "fit",
     "predict_class",
@@ -143,7 +144,7 @@ def _correct(out: Output | float | list[float], label: float) -> bool:
     return (score > 0) == (label > 0)
 
 
-def _is_array(x: object) -> bool:
+def _is_array(x: object) -> TypeGuard[NDArray[Any]]:
     """A numpy array (or anything with ``ndim`` and ``tolist``, as numpy's are)."""
     return hasattr(x, "ndim") and callable(getattr(x, "tolist", None))
 
@@ -462,6 +463,209 @@ class _CompiledStep:
         return loss + (self.penalty.backward() if self.penalty is not None else 0.0), outputs
 
 
+def _check_settings(
+    *,
+    compiled: object,
+    seed: object,
+    schedule: object,
+    progress: object = False,
+    callback: object = None,
+) -> None:
+    """Refuse a flag that is not a bool, a seed that is not an integer, or an uncallable hook."""
+    for flag, value in (("progress", progress), ("compiled", compiled)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{flag} must be True or False, got {value!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be an integer, got {seed!r}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable or None, got {callback!r}")
+    if schedule is not None and not callable(schedule):
+        raise TypeError(f"schedule must be callable (step -> lr) or None, got {schedule!r}")
+
+
+class Trainer:
+    """:func:`fit`'s loop, one step at a time (``fit`` steps one ``total_steps`` times).
+
+    Everything ``fit`` checks is checked here, before any step, with the same
+    messages; each :meth:`step` is one of ``fit``'s steps (the next batch, the
+    scheduled rate, forward, loss, backward, the divergence checks, the
+    update), so a loop of ``step()`` calls trains exactly as ``fit`` does::
+
+        trainer = Trainer(model, X, y, loss="hinge", steps=100)
+        while len(trainer.history) < trainer.total_steps:
+            trainer.step()
+
+    Args:
+        model, X, y, loss, optimizer, steps, epochs, batch_size, schedule, l2,
+        seed, compiled: As for :func:`fit`. The schedule is called once per
+            step, just before it, so a callable that reads a variable can
+            change the rate between steps.
+
+    Attributes:
+        model: The model.
+        optimizer: The optimizer that updates it.
+        history: The steps taken so far (a diverging step included).
+        total_steps: The number of steps planned (:func:`step_count`).
+
+    Raises:
+        ValueError: Bad arguments, as ``fit`` raises them.
+        TypeError: An argument of the wrong type, as ``fit`` raises it.
+    """
+
+    def __init__(
+        self,
+        model: Module,
+        X: Sequence[Sequence[float]] | NDArray[Any],
+        y: Sequence[Any] | NDArray[Any],
+        *,
+        loss: str | Callable[[Any, Any], Value] = "hinge",
+        optimizer: Optimizer | None = None,
+        steps: int | None = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        schedule: Schedule | None = None,
+        l2: float = 0.0,
+        seed: int = 0,
+        compiled: bool = False,
+    ) -> None:
+        _check_settings(compiled=compiled, seed=seed, schedule=schedule)
+        if not isinstance(model, Module):
+            raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+        examples = _as_examples(X)
+        labels = list(y.tolist() if _is_array(y) else y) if callable(loss) else _as_labels(y)
+        if len(examples) != len(labels):
+            raise ValueError(f"X has {len(examples)} examples but y has {len(labels)} labels")
+        if not examples:
+            raise ValueError("fit needs at least one example")
+        loss_fn, targets, self._classify = _task(loss, labels)
+        batch_size = _count("batch_size", batch_size, " or None")
+        self.total_steps: int = step_count(len(examples), steps, epochs, batch_size)
+        if isinstance(l2, bool) or not isinstance(l2, numbers.Real):
+            raise TypeError(f"l2 must be a number, got {l2!r} ({type(l2).__name__})")
+        if not math.isfinite(l2) or l2 < 0:
+            raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
+        if compiled and callable(loss):
+            raise ValueError(
+                "compiled=True needs a loss name (a mean of per-example terms it can trace "
+                f"once), not a callable; choose from {', '.join(LOSS_NAMES)}"
+            )
+        named = model.named_parameters()
+        params = [p for _, p in named]
+        if optimizer is None:
+            optimizer = SGD(params, lr=0.1)
+        elif not isinstance(optimizer, Optimizer):
+            raise TypeError(
+                f"optimizer must be an nn.optim.Optimizer (SGD, Adam, AdamW), got {optimizer!r}"
+            )
+        elif params and not {id(p) for p in optimizer.params} & {id(p) for p in params}:
+            raise ValueError(
+                "the optimizer updates none of the model's parameters; build it from this "
+                "model, e.g. SGD(model.parameters(), lr=0.1)"
+            )
+        if not callable(loss):
+            _check_model_fits(model, examples, targets, loss)
+        self.model: Module = model
+        self.optimizer: Optimizer = optimizer
+        self.history: History = History()
+        self._schedule: Schedule | None = schedule
+        self._params: list[Value] = params
+        self._names: dict[int, str] = {id(p): name for name, p in named}
+        self._run_step: Step = (
+            _CompiledStep(model, loss_fn, l2)
+            if compiled
+            else _eager_step(model, loss_fn, float(l2))
+        )
+        self._batches: Iterator[tuple[list[list[float]], list[Any]]] = self._stream(
+            examples, targets, batch_size, int(seed)
+        )
+        self._diverged: DivergenceError | None = None
+
+    @staticmethod
+    def _stream(
+        examples: list[list[float]], targets: list[Any], batch_size: int | None, seed: int
+    ) -> Iterator[tuple[list[list[float]], list[Any]]]:
+        """Batches from a shuffled order, epoch after epoch (the whole data set: no shuffle)."""
+        rng = random.Random(seed)
+        while True:
+            yield from batches(
+                examples, targets, batch_size, shuffle=batch_size is not None, rng=rng
+            )
+
+    def step(self) -> float:
+        """One step: the next batch forward, its loss, backward, and the update.
+
+        Returns:
+            The batch's loss before the update (``history.loss[-1]``).
+
+        Raises:
+            DivergenceError: The loss, a gradient or a parameter became infinite
+                or NaN at this step (it is in ``history``); the trainer takes
+                no more steps.
+            RuntimeError: The trainer had diverged, or has taken its
+                ``total_steps`` steps.
+        """
+        step = len(self.history)
+        if self._diverged is not None:
+            raise RuntimeError(
+                f"this trainer diverged at step {self._diverged.step} and takes no more steps; "
+                "start a new one (a new model) with a smaller learning rate"
+            )
+        if step >= self.total_steps:
+            raise RuntimeError(
+                f"this trainer has taken all its {self.total_steps} steps; "
+                "create it with more steps or epochs"
+            )
+        try:
+            return self._step(step)
+        except DivergenceError as exc:
+            self._diverged = exc
+            raise
+
+    def _step(self, step: int) -> float:
+        history, optimizer = self.history, self.optimizer
+        xb, tb = next(self._batches)
+        lr = optimizer.lr if self._schedule is None else _scheduled(self._schedule, step)
+        try:
+            loss_value, outputs = self._run_step(xb, tb)  # forward and backward: dL/dW
+        except OverflowError as exc:
+            _record(history, math.inf, math.nan, lr)
+            raise DivergenceError(
+                f"training diverged at step {step}: overflow in the forward or backward "
+                f"pass ({exc}) with lr = {lr:g}; {_advice(lr)}",
+                history,
+                step=step,
+                quantity="loss",
+            ) from exc
+        acc = (
+            sum(_correct(o, t) for o, t in zip(outputs, tb, strict=True)) / len(tb)
+            if self._classify
+            else math.nan
+        )
+        _record(history, loss_value, acc, lr)
+        if not math.isfinite(loss_value):
+            raise DivergenceError(
+                f"training diverged at step {step}: the loss became {loss_value} "
+                f"(lr = {lr:g}); {_advice(lr)}",
+                history,
+                step=step,
+                quantity="loss",
+            )
+        _check_finite(self._params, self._names, history, step, lr, "before")
+        optimizer.lr = lr
+        try:
+            optimizer.step()  # W_new = W_old - lr * dL/dW (or the optimizer's rule)
+        except OverflowError as exc:
+            raise DivergenceError(
+                f"training diverged at step {step}: overflow in the update ({exc}) with "
+                f"lr = {lr:g}; {_advice(lr)}",
+                history,
+                step=step,
+                quantity="parameter",
+            ) from exc
+        _check_finite(self._params, self._names, history, step, lr, "after")
+        return loss_value
+
+
 def fit(
     model: Module,
     X: Sequence[Sequence[float]] | NDArray[Any],
@@ -484,7 +688,7 @@ def fit(
     Each step takes a batch, runs the model forward on every example, computes
     the mean loss plus ``l2 * sum(p^2)``, zeroes the gradients, backpropagates,
     sets the learning rate from ``schedule`` and lets the optimizer update the
-    parameters. micrograd's demo is::
+    parameters (one step at a time: :class:`Trainer`). micrograd's demo is::
 
         X, y = data.make_moons(100, noise=0.1)
         model = MLP(2, [16, 16, 1])
@@ -534,109 +738,31 @@ def fit(
             that do not fit it, ...), raised before the first step.
         TypeError: An argument of the wrong type (``steps=2.5``, a string label, ...).
     """
-    for flag, value in (("progress", progress), ("compiled", compiled)):
-        if not isinstance(value, bool):
-            raise TypeError(f"{flag} must be True or False, got {value!r}")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be an integer, got {seed!r}")
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable or None, got {callback!r}")
-    if schedule is not None and not callable(schedule):
-        raise TypeError(f"schedule must be callable (step -> lr) or None, got {schedule!r}")
-    if not isinstance(model, Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    examples = _as_examples(X)
-    labels = list(y.tolist() if _is_array(y) else y) if callable(loss) else _as_labels(y)
-    if len(examples) != len(labels):
-        raise ValueError(f"X has {len(examples)} examples but y has {len(labels)} labels")
-    if not examples:
-        raise ValueError("fit needs at least one example")
-    loss_fn, targets, classify = _task(loss, labels)
-    batch_size = _count("batch_size", batch_size, " or None")
-    total = step_count(len(examples), steps, epochs, batch_size)
-    if isinstance(l2, bool) or not isinstance(l2, numbers.Real):
-        raise TypeError(f"l2 must be a number, got {l2!r} ({type(l2).__name__})")
-    if not math.isfinite(l2) or l2 < 0:
-        raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
-    if compiled and callable(loss):
-        raise ValueError(
-            "compiled=True needs a loss name (a mean of per-example terms it can trace once), "
-            f"not a callable; choose from {', '.join(LOSS_NAMES)}"
-        )
-    named = model.named_parameters()
-    params = [p for _, p in named]
-    if optimizer is None:
-        optimizer = SGD(params, lr=0.1)
-    elif not isinstance(optimizer, Optimizer):
-        raise TypeError(
-            f"optimizer must be an nn.optim.Optimizer (SGD, Adam, AdamW), got {optimizer!r}"
-        )
-    elif params and not {id(p) for p in optimizer.params} & {id(p) for p in params}:
-        raise ValueError(
-            "the optimizer updates none of the model's parameters; build it from this "
-            "model, e.g. SGD(model.parameters(), lr=0.1)"
-        )
-    if not callable(loss):
-        _check_model_fits(model, examples, targets, loss)
-    run_step = (
-        _CompiledStep(model, loss_fn, l2) if compiled else _eager_step(model, loss_fn, float(l2))
+    _check_settings(
+        progress=progress, compiled=compiled, seed=seed, callback=callback, schedule=schedule
     )
-    names = {id(p): name for name, p in named}
-
-    def batch_stream() -> Iterator[tuple[list[list[float]], list[Any]]]:
-        rng = random.Random(int(seed))
-        while True:
-            yield from batches(
-                examples, targets, batch_size, shuffle=batch_size is not None, rng=rng
-            )
-
+    trainer = Trainer(
+        model,
+        X,
+        y,
+        loss=loss,
+        optimizer=optimizer,
+        steps=steps,
+        epochs=epochs,
+        batch_size=batch_size,
+        schedule=schedule,
+        l2=l2,
+        seed=seed,
+        compiled=compiled,
+    )
     from tqdm import tqdm  # lazily: `import nn` stays light
 
-    history = History()
-    stream = batch_stream()
+    history = trainer.history
+    total = trainer.total_steps
     with tqdm(total=total, disable=not progress, unit="step", desc="training") as bar:
         for step in range(total):
-            xb, tb = next(stream)
-            lr = optimizer.lr if schedule is None else _scheduled(schedule, step)
-            try:
-                loss_value, outputs = run_step(xb, tb)  # forward and backward: dL/dW
-            except OverflowError as exc:
-                _record(history, math.inf, math.nan, lr)
-                raise DivergenceError(
-                    f"training diverged at step {step}: overflow in the forward or backward "
-                    f"pass ({exc}) with lr = {lr:g}; {_advice(lr)}",
-                    history,
-                    step=step,
-                    quantity="loss",
-                ) from exc
-            acc = (
-                sum(_correct(o, t) for o, t in zip(outputs, tb, strict=True)) / len(tb)
-                if classify
-                else math.nan
-            )
-            _record(history, loss_value, acc, lr)
-            if not math.isfinite(loss_value):
-                raise DivergenceError(
-                    f"training diverged at step {step}: the loss became {loss_value} "
-                    f"(lr = {lr:g}); {_advice(lr)}",
-                    history,
-                    step=step,
-                    quantity="loss",
-                )
-            _check_finite(params, names, history, step, lr, "before")
-            optimizer.lr = lr
-            try:
-                optimizer.step()  # W_new = W_old - lr * dL/dW (or the optimizer's rule)
-            except OverflowError as exc:
-                raise DivergenceError(
-                    f"training diverged at step {step}: overflow in the update ({exc}) with "
-                    f"lr = {lr:g}; {_advice(lr)}",
-                    history,
-                    step=step,
-                    quantity="parameter",
-                ) from exc
-            _check_finite(params, names, history, step, lr, "after")
-            shown = {"loss": f"{loss_value:.4f}", "acc": f"{acc:.0%}"}
+            trainer.step()
+            shown = {"loss": f"{history.loss[-1]:.4f}", "acc": f"{history.accuracy[-1]:.0%}"}
             bar.set_postfix(ordered_dict=shown, refresh=False)
             bar.update(1)
             if callback is not None:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import nn
 from autograd import Value, custom_op, ops
 from nn import MLP, SGD, Adam, data, fit, losses, schedules
-from nn.train import DivergenceError, History, step_count
+from nn.train import DivergenceError, History, Trainer, step_count
 
 
 def _demo(steps: int = 100) -> tuple[MLP, History, list[list[float]], list[int]]:
@@ -818,3 +818,99 @@ def test_a_model_output_size_that_does_not_fit_the_loss(
     y[-1] = labels[-1]  # with batches of 4 the largest label comes last: after two updates
     model = MLP(2, nouts, rng=random.Random(0))
     _refused(ValueError, match, model, X, y, loss=loss, batch_size=4, compiled=compiled)
+
+
+def _twin_runs() -> tuple[tuple[MLP, Adam], tuple[MLP, Adam]]:
+    """Two identical models, each with its own Adam."""
+    pairs = []
+    for _ in range(2):
+        model = MLP(2, [5, 1], rng=random.Random(3))
+        pairs.append((model, Adam(model.parameters(), lr=0.05)))
+    return pairs[0], pairs[1]
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("batch_size", [None, 7])
+def test_a_loop_of_trainer_steps_is_fit(compiled: bool, batch_size: int | None) -> None:
+    X, y = data.make_moons(30, noise=0.2, seed=2)
+    (fitted, fit_opt), (stepped, step_opt) = _twin_runs()
+    common: dict[str, Any] = {
+        "epochs": 2,
+        "batch_size": batch_size,
+        "schedule": schedules.LinearDecay(0.05, 0.01, 10),
+        "l2": 1e-3,
+        "seed": 4,
+        "compiled": compiled,
+    }
+    seen: list[int] = []
+    history = fit(
+        fitted,
+        X,
+        y,
+        optimizer=fit_opt,
+        progress=False,
+        callback=lambda step, _: seen.append(step),
+        **common,
+    )
+    trainer = Trainer(stepped, X, y, optimizer=step_opt, **common)
+    assert trainer.total_steps == len(seen) == step_count(30, None, 2, batch_size)
+    returned = [trainer.step() for _ in range(trainer.total_steps)]
+    assert trainer.history.to_dict() == history.to_dict()
+    assert returned == history.loss
+    assert [p.data for p in stepped.parameters()] == [p.data for p in fitted.parameters()]
+    with pytest.raises(RuntimeError, match=f"taken all its {trainer.total_steps} steps"):
+        trainer.step()
+    assert len(trainer.history) == trainer.total_steps  # the refused step changed nothing
+
+
+def test_a_trainers_schedule_is_read_before_each_step() -> None:
+    X, y = data.make_moons(20, seed=0)
+    model = MLP(2, [3, 1], rng=random.Random(0))
+    rate = {"lr": 0.5}
+    trainer = Trainer(model, X, y, steps=3, schedule=lambda step: rate["lr"])
+    trainer.step()
+    rate["lr"] = 0.25  # the playground changes the rate between steps this way
+    trainer.step()
+    assert trainer.history.lr == [0.5, 0.25] and trainer.optimizer.lr == 0.25
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_a_diverged_trainer_takes_no_more_steps(compiled: bool) -> None:
+    X, y = data.make_moons(20, seed=0)
+    model = MLP(2, [8, 8, 1], rng=random.Random(0))
+    optimizer = SGD(model.parameters(), lr=1e150)
+    trainer = Trainer(model, X, y, loss="mse", optimizer=optimizer, steps=50, compiled=compiled)
+    with pytest.raises(DivergenceError) as info:
+        while True:
+            trainer.step()
+    assert info.value.history is trainer.history
+    assert info.value.step == len(trainer.history) - 1 < 50
+    weights = [repr(p.data) for p in model.parameters()]  # repr: nan == nan
+    with pytest.raises(RuntimeError, match=f"diverged at step {info.value.step}"):
+        trainer.step()
+    assert len(trainer.history) == info.value.step + 1
+    assert [repr(p.data) for p in model.parameters()] == weights
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"steps": 3, "epochs": 2}, "not both"),
+        ({"loss": "huber"}, "unknown loss 'huber'"),
+        ({"l2": -1.0}, "l2 must be a finite number >= 0"),
+        ({"compiled": "yes"}, "compiled must be True or False"),
+        ({"seed": 1.5}, "seed must be an integer"),
+        ({"optimizer": "sgd"}, "optimizer must be an nn.optim.Optimizer"),
+        ({"loss": "cross_entropy"}, "needs one logit per class"),
+    ],
+)
+def test_a_trainer_refuses_what_fit_refuses_with_the_same_message(
+    kwargs: dict[str, Any], match: str
+) -> None:
+    X, y = data.make_moons(10, seed=0)
+    model = MLP(2, [2, 1], rng=random.Random(0))
+    with pytest.raises((TypeError, ValueError), match=match) as by_fit:
+        fit(model, X, y, progress=False, **kwargs)
+    with pytest.raises(by_fit.type, match=match) as by_trainer:
+        Trainer(model, X, y, **kwargs)
+    assert str(by_trainer.value) == str(by_fit.value)

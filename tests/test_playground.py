@@ -8,6 +8,7 @@ import json
 import math
 import random
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -420,8 +421,23 @@ def test_a_restart_drops_a_chosen_weight_or_example_that_no_longer_fits() -> Non
 
 def test_a_run_whose_training_loop_failed_is_stopped() -> None:
     run = Run(SMALL)
-    run.training.args.loss = "no such loss"  # fit refuses it at its first step
-    with pytest.raises(ValueError, match="unknown loss"):
+    assert run.step()
+    run.lr = math.nan  # what configure refuses: fit's loop refuses it at the next step
+    with pytest.raises(ValueError, match=r"schedule\(1\) returned nan"):
         run.step()
     assert run.stopped and not run.step()
+    assert len(run.history) == 1
     run.close()
+
+
+def test_a_run_steps_in_the_callers_thread_and_a_closed_run_takes_no_step() -> None:
+    before = set(threading.enumerate())
+    run = Run(SMALL)
+    assert run.step() and run.step()
+    assert set(threading.enumerate()) == before  # no training thread of its own to hold
+    run.close()
+    assert run.stopped and not run.step()
+    assert len(run.history) == 2
+    unstarted = Run(SMALL)
+    unstarted.close()
+    assert not unstarted.step() and len(unstarted.history) == 0
