@@ -458,6 +458,16 @@ class _Writer:
             a for layer in self.groups.values() if layer.next is not None for a in layer.acts
         }
         self._e_ready: set[int] = set()  # layers whose next layer wrote E = G @ W
+        # weight matrices whose gradients backward adds in one loop, and those loops
+        self._bulk_names: dict[tuple[int, str], str] = {}
+        self._bulk: list[str] = []
+        self._uses: dict[int, int] = {}  # how often each parameter is a layer's weight
+        for layer in {id(lay): lay for lay in self.groups.values()}.values():
+            for ws in (*layer.weights, *layer.extra_weights):
+                for w in ws:
+                    if isinstance(w, Value):
+                        k = trace.index[w]
+                        self._uses[k] = self._uses.get(k, 0) + 1
         # parameters only a layer's matrix reads: no local of their own
         self.layer_only: set[int] = set()
         if self.groups:
@@ -764,6 +774,10 @@ class _Writer:
         flat = [w for ws in rows for w in ws]
         if all(isinstance(w, Value) for w in flat):
             values = self.bind(tuple(flat), stem)
+            t = self.t
+            if all(t.index[w] in self.layer_only and self._uses[t.index[w]] == 1 for w in flat):
+                # read by this matrix only: backward adds the gradients in one loop
+                self._bulk_names[(int(stem[2:]), stem[0])] = values
             return f"np.array([w.data for w in {values}]).reshape({len(rows)}, {len(rows[0])})"
         body = ", ".join("(" + "".join(f"{self._weight(w)}, " for w in ws) + ")" for ws in rows)
         return f"np.array(({body},))"
@@ -792,7 +806,12 @@ class _Writer:
         else:
             lines.append(f"G{L} = {g}")
         out: list[tuple[int, str]] = []
-        if any(isinstance(w, Value) for ws in layer.weights for w in ws):
+        bulk = self._bulk_names.get((layer.id, "W"))
+        if bulk is not None:  # each weight's gradient is one entry: added in one loop
+            lines.append(f"D{L} = (G{L}.T @ X{L}).ravel().tolist()")
+            self._bulk.append(f"for w, d in zip({bulk}, D{L}):")
+            self._bulk.append("    w.grad += d")
+        elif any(isinstance(w, Value) for ws in layer.weights for w in ws):
             lines.append(f"D{L} = (G{L}.T @ X{L}).tolist()")
             for j, ws in enumerate(layer.weights):
                 out += [
@@ -800,7 +819,12 @@ class _Writer:
                     for k, w in enumerate(ws)
                     if isinstance(w, Value)
                 ]
-        if any(isinstance(w, Value) for ws in layer.extra_weights for w in ws):
+        bulk = self._bulk_names.get((layer.id, "B"))
+        if bulk is not None:  # the biases likewise
+            lines.append(f"S{L} = G{L}.sum(axis=0).tolist()")
+            self._bulk.append(f"for b, d in zip({bulk}, S{L}):")
+            self._bulk.append("    b.grad += d")
+        elif any(isinstance(w, Value) for ws in layer.extra_weights for w in ws):
             lines.append(f"S{L} = G{L}.sum(axis=0).tolist()")
             for j, ws in enumerate(layer.extra_weights):
                 for w, c in zip(ws, layer.constants):
@@ -864,7 +888,7 @@ class _Writer:
             if i in assigned:
                 d = f"float(g{i})" if self.vector else f"g{i}"
                 lines.append(f"p{k}.grad += {d}")
-        return lines
+        return lines + self._bulk
 
     def source(self) -> str:
         """The module text: `build(P, H)` returns the forward and backward functions."""
@@ -892,6 +916,10 @@ class _Writer:
         if names:
             head.append(f"    {', '.join(names) if len(names) > 1 else _tuple(names)} = P")
         text = "\n".join(body)
+        # a parameter the code never names (a layer reads it through its matrix) is no
+        # default argument: a call copies every default into its frame
+        named = set(re.findall(r"(?<![\w.])p\d+(?=\.)", text))
+        names = [p for p in names if p in named]
         known = {*_HELPERS, *_RUNTIME_NAMES, *self.helpers, "np"}
         # Every identifier not after a dot, in one pass. A name found only in a
         # comment binds a helper that goes unused: harmless.
