@@ -540,10 +540,7 @@ class Trainer:
         loss_fn, targets, self._classify = _task(loss, labels)
         batch_size = _count("batch_size", batch_size, " or None")
         self.total_steps: int = step_count(len(examples), steps, epochs, batch_size)
-        if isinstance(l2, bool) or not isinstance(l2, numbers.Real):
-            raise TypeError(f"l2 must be a number, got {l2!r} ({type(l2).__name__})")
-        if not math.isfinite(l2) or l2 < 0:
-            raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
+        l2 = _penalty_weight(l2)
         if compiled and callable(loss):
             raise ValueError(
                 "compiled=True needs a loss name (a mean of per-example terms it can trace "
@@ -571,9 +568,7 @@ class Trainer:
         self._params: list[Value] = params
         self._names: dict[int, str] = {id(p): name for name, p in named}
         self._run_step: Step = (
-            _CompiledStep(model, loss_fn, l2)
-            if compiled
-            else _eager_step(model, loss_fn, float(l2))
+            _CompiledStep(model, loss_fn, l2) if compiled else _eager_step(model, loss_fn, l2)
         )
         self._batches: Iterator[tuple[list[list[float]], list[Any]]] = self._stream(
             examples, targets, batch_size, int(seed)
@@ -776,16 +771,30 @@ def _record(history: History, loss: float, acc: float, lr: float) -> None:
     history.lr.append(lr)
 
 
+def _penalty_weight(l2: object) -> float:
+    """``l2`` as a float, refused unless it is a finite number >= 0.
+
+    (Typed ``object``: for mypy a float is never a ``numbers.Real``, so a check
+    of a ``float`` argument would make the code after it unreachable, unchecked.)
+    """
+    if isinstance(l2, bool) or not isinstance(l2, numbers.Real):
+        raise TypeError(f"l2 must be a number, got {l2!r} ({type(l2).__name__})")
+    if not math.isfinite(l2) or l2 < 0:
+        raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
+    return float(l2)
+
+
 def _scheduled(schedule: Schedule, step: int) -> float:
     """``schedule(step)``, refused unless it is a finite number >= 0."""
-    lr = schedule(step)
+    lr: object = schedule(step)
     if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
         raise TypeError(f"schedule({step}) returned {lr!r}; a learning rate must be a number")
-    if not (math.isfinite(lr) and lr >= 0):
+    rate = float(lr)
+    if not (math.isfinite(rate) and rate >= 0):
         raise ValueError(
             f"schedule({step}) returned {lr!r}; a learning rate must be a finite number >= 0"
         )
-    return float(lr)
+    return rate
 
 
 def _advice(lr: float) -> str:
