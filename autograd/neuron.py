@@ -24,7 +24,16 @@ from autograd import ops
 from autograd.engine import Value, _mode, _tick, constant, general_step
 from autograd.opdef import Op
 
-__all__ = ["ACTIVATIONS", "neuron", "neurons", "weighted_sum"]
+__all__ = [
+    "ACTIVATIONS",
+    "linear_neuron",
+    "neuron",
+    "neurons",
+    "relu_neuron",
+    "sigmoid_neuron",
+    "tanh_neuron",
+    "weighted_sum",
+]
 
 _new = object.__new__
 
@@ -112,6 +121,9 @@ def _kernel(act: Op | None, general: Callable[[Value], None]) -> Callable[[Value
 
 
 _OPS: dict[str | None, Op] = {key: _make(act) for key, act in ACTIVATIONS.items()}
+# Module-level names, so the ops pickle by reference like the built-in ones.
+linear_neuron, relu_neuron = _OPS[None], _OPS["relu"]
+tanh_neuron, sigmoid_neuron = _OPS["tanh"], _OPS["sigmoid"]
 
 
 def neuron(ws: Sequence[Value], b: Value, xs: Sequence[Any], activation: str | None) -> Value:
