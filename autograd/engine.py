@@ -237,7 +237,7 @@ class Value:
     def _backward(self, fn: Callable[[], None]) -> None:
         if not callable(fn):
             raise TypeError(f"_backward must be a function, got {type(fn).__name__}")
-        if not self._prev:  # a leaf has no operands to pass a gradient to (micrograd's no-op)
+        if not self._operands:  # a leaf has no operands to pass a gradient to (micrograd's no-op)
             return
         self._fn = ManualRule(fn, self._op)
 
@@ -258,10 +258,10 @@ class Value:
     def __setstate__(self, state: Any) -> None:
         if isinstance(state, tuple):  # (the graph below, this node's fields, marker)
             state = state[1]
+        renumbered = hasattr(self, "_n")  # by its graph's _renumber, before this state
         for name, value in state.items():
-            object.__setattr__(self, name, value)
-        if self._n > 0:  # renumbered here: its operands were unpickled (numbered) first
-            self._n = _tick()
+            if name != "_n" or not renumbered:
+                object.__setattr__(self, name, value)
 
     def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
         """Pickle iteratively: the first Value pickled lists its graph, leaves first.
@@ -278,13 +278,11 @@ class Value:
             below = [n for n in _reachable(self) if not _is_scheduled(scheduled, n)]
         for n in below or (self,):  # refuse before anything is listed
             _refuse_copy(n, "pickle")
-        if below and below[-1] is self:
-            below.pop()  # this node itself
-        if below:
+        if below:  # this node itself last (the pickler already holds it: a reference)
             ids = [id(n) for n in below]
             for n in below:
                 scheduled[id(n)] = weakref.ref(n)
-            return (_new, (type(self),), (below, state, _Unschedule(ids)))
+            return (_new, (type(self),), (below, state, _Unschedule(ids, below)))
         return (_new, (type(self),), state)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Value:
@@ -303,18 +301,17 @@ class Value:
             if id(node) not in memo:
                 memo[id(node)] = _new(type(node))
                 made.append(node)
-        for node in made:  # children first, so the copies are numbered in a topological order
+        for node in made:
             new = memo[id(node)]
             for name in _fields(node):
                 object.__setattr__(new, name, getattr(node, name))
             new._operands = tuple([memo[id(c)] for c in node._operands])
-            if node._n > 0:
-                new._n = _tick()
             g = node.grad
             new.grad = memo[id(g)] if isinstance(g, Value) else g
             state = getattr(node, "__dict__", None)  # a subclass's own attributes
             if state:
                 new.__dict__.update(copy.deepcopy(state, memo))
+        _renumber([memo[id(n)] for n in made], [n._n for n in made])
         memo.setdefault(id(memo), []).append(nodes)  # keep the originals alive, as copy does
         result: Value = memo[id(self)]
         return result
@@ -870,16 +867,29 @@ _pickling = threading.local()  # ids of the nodes a pickle in progress has liste
 
 
 class _Unschedule:
-    """Pickled after a graph's nodes: marks them done (unpickles as an empty tuple)."""
+    """Pickled after a graph's nodes: marks them done; unpickled, it renumbers them."""
 
-    def __init__(self, ids: list[int]) -> None:
+    def __init__(self, ids: list[int], nodes: list[Value]) -> None:
         self.ids = ids
+        self.nodes = nodes
 
     def __reduce__(self) -> tuple[Any, ...]:
         scheduled = _pickling.__dict__.setdefault("ids", {})
         for i in self.ids:
             scheduled.pop(i, None)
-        return (tuple, ())
+        return (_renumber, (self.nodes, [n._n for n in self.nodes]))
+
+
+def _renumber(nodes: list[Value], numbers: list[int]) -> None:
+    """Give copied nodes new recording numbers, in the order of the originals' numbers.
+
+    The originals' numbers are a topological order of the whole graph (through
+    the graphs of `.grad` Values too); new ones, from this process's counter,
+    keep that order and come after every node already recorded here.
+    """
+    for i in sorted(range(len(nodes)), key=numbers.__getitem__):
+        if numbers[i] > 0:
+            nodes[i]._n = _tick()
 
 
 def _reachable(root: Value) -> list[Value]:

@@ -76,7 +76,7 @@ class _Trace:
         if not self.recording:
             return False
         own = {id(v) for v in self.log[self.start :]}
-        return any(not n._prev and n._n >= 0 and id(n) not in own for n in order)
+        return any(n._fn is None and n._n >= 0 and id(n) not in own for n in order)
 
 
 def _prepare(args: tuple[Any, ...], nums: tuple[int, ...]) -> tuple[list[Any], list[Value]]:

@@ -522,7 +522,7 @@ class ManualRule(Op):
     def run(self, node: Value) -> None:
         """Call the assigned function (it adds into the operands' `.grad` itself)."""
         if self.fn is None:
-            if not node._prev:  # a leaf given an op name: nothing to pass a gradient to
+            if not node._operands:  # a leaf given an op name: nothing to pass a gradient to
                 return
             raise TypeError(
                 f"{node!r} (op {node._op!r}) was built with {len(node._prev)} children but "
