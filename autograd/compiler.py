@@ -65,7 +65,7 @@ from typing import Any
 
 from autograd import engine, ops
 from autograd import trace as _trace
-from autograd.engine import Value, as_float, topological_order
+from autograd.engine import Value, as_float, operands, topological_order
 from autograd.opdef import ManualRule, Op, _relabel
 from autograd.trace import NotTraceable, Sym
 
@@ -258,7 +258,7 @@ class _Trace:
 
     def args(self, i: int) -> tuple[Any, ...]:
         node = self.nodes[i]
-        return node._args if node._args is not None else node._prev
+        return operands(node)
 
 
 # --- layers: a numpy batch computes dot products that share inputs as one product ------

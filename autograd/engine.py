@@ -445,6 +445,11 @@ def constant(x: Any, where: str = "operand") -> Value:
     return c
 
 
+def operands(v: Value) -> tuple[Any, ...]:
+    """A node's operands as displays show them: Values, and constants as their numbers."""
+    return tuple([a.data if a._n < 0 else a for a in v._operands])
+
+
 def is_constant(v: Value) -> bool:
     """True for a Value that stands for a number an op received (see `constant`)."""
     return v._n < 0
@@ -971,5 +976,6 @@ __all__ = [
     "is_constant",
     "is_grad_enabled",
     "no_grad",
+    "operands",
     "topological_order",
 ]

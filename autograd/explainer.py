@@ -21,7 +21,7 @@ import subprocess
 from importlib import resources
 from typing import Any
 
-from autograd.engine import Value, _backprop, _vjp, topological_order
+from autograd.engine import Value, _backprop, _vjp, operands, topological_order
 from autograd.opdef import ManualRule
 from autograd.viz import _closest, _op_label, node_names
 
@@ -244,7 +244,7 @@ def explain(root: Value, *, max_nodes: int = 300, lr: float | None = None) -> Ex
         op = v._fn
         if op is None:
             continue
-        args = v._args if v._args is not None else v._prev
+        args = operands(v)
         xs = [a.data if isinstance(a, Value) else a for a in args]
         upstream = grads[v]
         local = _vjp(v, op, 1.0, v.data, xs, args, False)
@@ -320,7 +320,7 @@ def _forward_step(v: Value, names: dict[Value, str]) -> dict[str, Any]:
     if v._fn is None and not v._prev:
         expr = "input"
     else:
-        args = v._args if v._args is not None else v._prev
+        args = operands(v)
         parts = [names[a] if isinstance(a, Value) else _num(a) for a in args]
         if len(parts) == 2 and v._op in ("+", "-", "*", "/", "**"):
             expr = f"{parts[0]} {v._op} {parts[1]}"
@@ -345,7 +345,7 @@ def _layout(
     edges: list[tuple[str, str, dict[str, Any]]] = []
     feeds_more = False
     for v in ops:
-        args = v._args if v._args is not None else v._prev
+        args = operands(v)
         for i, a in enumerate(args):
             if isinstance(a, Value):
                 if a in shown:

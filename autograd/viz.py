@@ -9,7 +9,7 @@ from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from autograd.engine import Value, topological_order
+from autograd.engine import Value, operands, topological_order
 
 if TYPE_CHECKING:
     import graphviz
@@ -65,7 +65,7 @@ def format_tape(root: Value) -> str:
         if v._fn is None and not v._prev:
             expr = "input"
         else:
-            args = v._args if v._args is not None else v._prev
+            args = operands(v)
             parts = [names[a] if isinstance(a, Value) else _num(a) for a in args]
             if v._op in _INFIX and len(parts) == 2:
                 expr = f"{parts[0]} {v._op} {parts[1]}"
@@ -214,7 +214,7 @@ def _op_label(v: Value) -> str:
     reads them: a neuron's ``Σ w·x (16 terms) + b`` (``b`` a Value times the
     constant 1), ``Σ (5 terms)`` for a sum, ``logsumexp (3 terms)``.
     """
-    args = v._args if v._args is not None else v._prev
+    args = operands(v)
     if v._op == "dot":
         return _dot_label(args)
     if v._op in ("sum", "logsumexp"):

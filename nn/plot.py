@@ -163,10 +163,6 @@ def _compiled_on_grid(np: Any, model: Module, points: Any) -> Any:
     return np.column_stack(columns)
 
 
-#: The old name, still imported by tests/test_nn_train.py (its owner may switch and drop it).
-_mlp_on_grid = _compiled_on_grid
-
-
 def _model_on_grid(np: Any, model: Module, points: Any) -> Any:
     """Any model's outputs, one example at a time (no graph recorded)."""
     rows = []

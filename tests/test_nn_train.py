@@ -280,12 +280,12 @@ def test_plots_are_written(tmp_path: Path) -> None:
 
 def test_numpy_grid_evaluation_matches_the_model() -> None:
     np = pytest.importorskip("numpy")
-    from nn.plot import _mlp_on_grid, _model_on_grid
+    from nn.plot import _compiled_on_grid, _model_on_grid
 
     for activation in ("relu", "tanh", "sigmoid", "leaky_relu"):
         model = MLP(2, [5, 4, 2], activation=activation, rng=random.Random(1))
         points = np.array([[0.3, -0.2], [-1.5, 2.0], [0.0, 0.0]])
-        fast = _mlp_on_grid(np, model, points)
+        fast = _compiled_on_grid(np, model, points)
         slow = _model_on_grid(np, model, points)
         assert np.allclose(fast, slow, rtol=1e-12, atol=1e-12)
 
