@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import math
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import headless
 import pytest
 
 from autograd import Explanation, Value, explain, ops
@@ -140,26 +140,8 @@ def test_without_dot_a_layered_layout_is_used(monkeypatch: pytest.MonkeyPatch) -
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver_path = shutil.which("chromedriver")
-    if chromium is None or driver_path is None:
-        pytest.skip("needs Debian's chromium and chromium-driver (make test installs them)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--window-size=1300,900",
-        # The network is off: any request that is not to a file would fail to resolve.
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-    ):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(driver_path))
+    # The network is off: any request that is not to a file would fail to resolve.
+    driver = headless.start(window="1300,900", resolver="MAP * ~NOTFOUND")
     yield driver
     driver.quit()
 
