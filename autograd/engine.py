@@ -643,14 +643,18 @@ def float_step(op: Op) -> Callable[[Value], None]:
             g = node.grad
             xd = x.data
             yd = y.data
-            dx = r0(g, node.data, xd, yd)
-            dy = r1(g, node.data, xd, yd)
-            if type(dx) is not float:
-                dx = _real_grad(node, 0, dx, False)
-            if type(dy) is not float:
-                dy = _real_grad(node, 1, dy, False)
-            x.grad += dx
-            y.grad += dy
+            # A constant operand's rule is not called (as the general path): a user's
+            # rule for an argument that is always a number may return anything.
+            if x._n >= 0:
+                dx = r0(g, node.data, xd, yd)
+                if type(dx) is not float:
+                    dx = _real_grad(node, 0, dx, False)
+                x.grad += dx
+            if y._n >= 0:
+                dy = r1(g, node.data, xd, yd)
+                if type(dy) is not float:
+                    dy = _real_grad(node, 1, dy, False)
+                y.grad += dy
 
         def step2_trusted(node: Value) -> None:
             x, y = node._operands

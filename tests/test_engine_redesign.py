@@ -474,3 +474,19 @@ def test_threads_sharing_neuron_weights_accumulate_every_pass() -> None:
         p.grad = 0.0
     work(inputs)
     assert together == pytest.approx([p.grad for p in model.parameters()], rel=1e-12)
+
+
+def test_a_custom_rule_for_an_argument_that_is_always_a_number_is_not_called() -> None:
+    from autograd import custom_op
+
+    @custom_op
+    def scaled(x: float, k: float) -> float:
+        return k * x
+
+    def never(g: Any, ans: Any, x: Any, k: Any) -> Any:
+        raise AssertionError("the rule of a constant operand was called")
+
+    scaled.defvjp(lambda g, ans, x, k: g * k, never)
+    x = Value(1.5)
+    scaled(x, 4.0).backward()  # 4.0 is a constant: its rule must not run
+    assert x.grad == 4.0
