@@ -417,14 +417,8 @@ def _recorded(v: Value) -> int:
 
 
 def _neuron_ops() -> dict[Any, Op | None]:
-    """autograd.neuron's ops (one node per neuron), each with the activation it applies."""
-    try:
-        from autograd import neuron
-    except ImportError:  # pragma: no cover - an engine without neuron nodes
-        return {}
-    made = getattr(neuron, "_OPS", {})
-    acts = getattr(neuron, "ACTIVATIONS", {})
-    return {op: acts.get(key) for key, op in made.items()}
+    """The neuron ops (one node per neuron, autograd.ops.NEURONS), each with its activation."""
+    return {op: ops.NEURON_ACTIVATIONS[key] for key, op in ops.NEURONS.items()}
 
 
 def _is_weight(t: _Trace, w: Any) -> bool:

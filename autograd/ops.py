@@ -500,3 +500,86 @@ for _name, _fn in {
 }.items():
     setattr(Value, _name, _fn)
 del _name, _fn
+
+
+# --- a neuron as one op: w . x + b and its activation in one node -----------------------
+# (After the specialisation above: the fast path calls the activations' float rules.)
+
+#: The activations a neuron op can carry (None: a linear neuron).
+NEURON_ACTIVATIONS: dict[str | None, Op | None] = {
+    None: None,
+    "relu": relu,
+    "tanh": tanh,
+    "sigmoid": sigmoid,
+}
+
+
+def _neuron_op(act: Op | None) -> Op:
+    """The neuron op for one activation: `act(w . x + b)`, operands w0..wn-1, b, x0..xn-1."""
+    name = f"{act.name}_neuron" if act is not None else "linear_neuron"
+
+    def forward(*wbx: Any) -> Any:
+        n = len(wbx) // 2
+        z = _dot(*wbx[:n], *wbx[n + 1 :]) + wbx[n]
+        return z if act is None else act(z)
+
+    forward.__name__ = forward.__qualname__ = name
+    forward.__doc__ = f"{act.name if act else 'identity'}(w . x + b), operands w, b, x."
+    op = Op(forward, name=name, symbol=f"{act.name}(w·x+b)" if act else "w·x+b")
+
+    @op.defvjp_all
+    def _neuron_vjp(g: Any, ans: Any, *wbx: Any) -> list[Any]:
+        """d/dz act(z) by the activation's own rule; then dot's: d/dw = x, d/dx = w; d/db = 1"""
+        n = len(wbx) // 2
+        ws, b, xs = wbx[:n], wbx[n], wbx[n + 1 :]
+        gz = g if act is None else _one_rule(act)(g, ans, dot(ws, xs) + b)
+        shares = _dot_vjp(gz, None, *ws, *xs)  # [gz x...] + [gz w...]
+        return [*shares[:n], gz, *shares[n:]]
+
+    op.float_kernel = _neuron_step(act, _engine.general_step(op))
+    return op
+
+
+def _one_rule(op: Op, floats: bool = False) -> Any:
+    """A one-argument op's derivative rule; `floats`: its float form, if autograd.trace made one."""
+    rules = (getattr(op, "float_vjps", None) if floats else None) or op.vjps
+    assert rules is not None
+    return rules[0]
+
+
+def _neuron_step(act: Op | None, general: Any) -> Any:
+    """The measured fast path of a neuron node's float backward: the rule above in one loop.
+
+    It adds the shares straight into the operands' `.grad` (in the rule's order: w,
+    b, x) and skips a node whose activation passes 0 (a dead relu). Skipping is
+    exact because the fast constructor (`autograd.neuron`) records such a node, with
+    its weighted sum in `_z`, only when that sum is finite: every operand is then
+    finite and each share a zero. A node without `_z` takes the general step.
+    """
+    slope = (lambda g, ans, z: g) if act is None else _one_rule(act, floats=True)
+
+    def step(node: Value) -> None:
+        try:
+            z = node._z  # type: ignore[attr-defined]
+        except AttributeError:  # recorded by the general path (a sum that was not finite)
+            general(node)
+            return
+        gz = slope(node.grad, node.data, z)
+        if not gz:  # every share is 0: nothing to add
+            return
+        operands = node._operands
+        n = len(operands) // 2
+        xs = operands[n + 1 :]
+        for w, x in zip(operands, xs):  # zip stops after the n weights
+            w.grad += gz * x.data
+        operands[n].grad += gz
+        for w, x in zip(operands, xs):
+            x.grad += gz * w.data
+
+    return step
+
+
+#: The neuron ops by activation; module-level names so they pickle by reference.
+NEURONS: dict[str | None, Op] = {key: _neuron_op(act) for key, act in NEURON_ACTIVATIONS.items()}
+linear_neuron, relu_neuron = NEURONS[None], NEURONS["relu"]
+tanh_neuron, sigmoid_neuron = NEURONS["tanh"], NEURONS["sigmoid"]
