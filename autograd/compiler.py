@@ -65,8 +65,8 @@ from typing import Any
 
 from autograd import engine, ops
 from autograd import trace as _trace
-from autograd.engine import Value, as_float, operands, topological_order
-from autograd.opdef import ManualRule, Op, _relabel
+from autograd.engine import ManualRule, Value, as_float, is_constant, operands, topological_order
+from autograd.opdef import Op, relabel
 from autograd.trace import NotTraceable, Sym
 
 __all__ = ["Program", "compile"]
@@ -114,7 +114,9 @@ class _Plans:
     def __init__(self) -> None:
         self.cache: dict[tuple[Any, ...], _Plan] = {}
 
-    def get(self, op: Op, args: Sequence[Any]) -> _Plan:
+    def get(self, op: Op | ManualRule, args: Sequence[Any]) -> _Plan:
+        # a hand-built rule is refused when the program is traced, before any plan
+        assert isinstance(op, Op), op
         pattern = tuple(None if isinstance(a, Value) else repr(a) for a in args)
         key = (id(op), pattern)
         plan = self.cache.get(key)
@@ -184,25 +186,25 @@ class _Trace:
                 if node not in seen:
                     seen.add(node)
                     order.append(node)
-        # The engine numbers nodes in the order they were recorded (`_n`; leaves 0,
-        # constants -1) and its backward visits them newest first: in that order the
+        # The engine numbers nodes in the order they were recorded (`_seq`; leaves and
+        # constants 0) and its backward visits them newest first: in that order the
         # program adds the same contributions in the same sequence, bit for bit.
         order.sort(key=_recorded)
-        # Gradients flow only through nodes made by ops: a leaf (no `_fn`) ends the walk.
+        # Gradients flow only through nodes made by ops: a leaf (no `_maker`) ends the walk.
         live: set[Value] = set(outputs)
         for node in reversed(order):
-            if node in live and node._fn is not None:
+            if node in live and node._maker is not None:
                 live.update(node._prev)
-        # A number an op received may be stored as a constant leaf (`_n < 0`): the node's
+        # A number an op received may be stored as a `Constant`: the node's
         # `_args` show it as the number it is, and the code writes it as a literal.
-        self.nodes = [n for n in order if n in live and getattr(n, "_n", 0) >= 0]
+        self.nodes = [n for n in order if n in live and not is_constant(n)]
         self.index = {n: i for i, n in enumerate(self.nodes)}
         self.outputs = [self.index[o] for o in outputs]
         self.outputs_values = outputs
         self.inputs = self._check_inputs(inputs)
         self.input_pos = {i: k for k, i in enumerate(self.inputs)}
         for node in self.nodes:
-            op = node._fn
+            op = node._maker
             if isinstance(op, ManualRule):
                 raise ValueError(
                     f"cannot compile: {_name_of(node)} (op {node._op!r}) was built by hand, "
@@ -215,7 +217,7 @@ class _Trace:
                     f"cannot replay its backward pass; define one with @{op.name}.defvjp"
                 )
         self.params = [
-            i for i, n in enumerate(self.nodes) if n._fn is None and i not in self.input_pos
+            i for i, n in enumerate(self.nodes) if n._maker is None and i not in self.input_pos
         ]
         self.param_pos = {i: k for k, i in enumerate(self.params)}
         # needs[i]: a parameter lies below node i, so its gradient must be computed.
@@ -223,7 +225,7 @@ class _Trace:
         self.needs: list[bool] = []
         self.batched: list[bool] = []
         for i, node in enumerate(self.nodes):
-            if node._fn is None:
+            if node._maker is None:
                 self.needs.append(i not in self.input_pos)
                 self.batched.append(i in self.input_pos)
             else:
@@ -239,9 +241,9 @@ class _Trace:
                 raise TypeError(
                     f"compile: inputs must be leaf Values, got {type(v).__name__} at position {k}"
                 )
-            if v._fn is not None:
+            if v._maker is not None:
                 raise ValueError(
-                    f"compile: input {k} ({_name_of(v)}) is computed by op '{v._fn.name}', "
+                    f"compile: input {k} ({_name_of(v)}) is computed by op '{v._maker.name}', "
                     "not a leaf; inputs must be leaf Values that the graph was built from"
                 )
             if v not in self.index:
@@ -297,7 +299,7 @@ def _layers(t: _Trace) -> dict[int, _Layer]:
     neurons = _neuron_ops()
     found: dict[tuple[Any, ...], _Layer] = {}
     for i, node in enumerate(t.nodes):
-        op = node._fn
+        op = node._maker
         if op is None or not t.batched[i] or (op is not dot and op not in neurons):
             continue
         args = t.args(i)
@@ -357,7 +359,7 @@ def _fuse(t: _Trace, layers: list[_Layer]) -> None:
     for o in t.outputs:
         readers.setdefault(o, []).append(-1)
     for i, node in enumerate(t.nodes):
-        if node._fn is not None:
+        if node._maker is not None:
             for a in t.args(i):
                 if isinstance(a, Value):
                     readers.setdefault(t.index[a], []).append(i)
@@ -394,7 +396,7 @@ def _activations(t: _Trace, layer: _Layer, readers: dict[int, list[int]]) -> lis
         if len(r) != 1 or r[0] < 0:
             return []
         a = r[0]
-        op = t.nodes[a]._fn
+        op = t.nodes[a]._maker
         args = t.args(a)
         values = [k for k, x in enumerate(args) if isinstance(x, Value)]
         if op is None or len(values) != 1 or t.index[args[values[0]]] != m:
@@ -412,8 +414,7 @@ def _activations(t: _Trace, layer: _Layer, readers: dict[int, list[int]]) -> lis
 
 def _recorded(v: Value) -> int:
     """A node's place in the order of recording (0 for a leaf, and where no number is kept)."""
-    n = getattr(v, "_n", 0)
-    return n if n > 0 else 0
+    return int(getattr(v, "_seq", 0))
 
 
 def _neuron_ops() -> dict[Any, Op | None]:
@@ -467,7 +468,7 @@ class _Writer:
         if self.groups:
             used = {trace.index[a] for a in trace.outputs_values}
             for i, node in enumerate(trace.nodes):
-                if node._fn is not None and i not in self.groups:
+                if node._maker is not None and i not in self.groups:
                     used.update(trace.index[a] for a in trace.args(i) if isinstance(a, Value))
             for layer in self.groups.values():
                 for ws in (*layer.weights, *layer.extra_weights):
@@ -550,11 +551,11 @@ class _Writer:
         # Labels go into comments: anything but printable characters becomes a space.
         label = "".join(c if c.isprintable() else " " for c in node.label)
         comment = f"  # {label}" if label.strip() else ""
-        if node._fn is None:
+        if node._maker is None:
             if i in t.input_pos or i in self.layer_only:
                 return []
             return [f"v{i} = p{t.param_pos[i]}.data{comment}"]
-        op = node._fn
+        op = node._maker
         args = t.args(i)
         layer = self.groups.get(i)
         if layer is not None:
@@ -596,7 +597,7 @@ class _Writer:
         """
         t = self.t
         node = t.nodes[i]
-        op = node._fn
+        op = node._maker
         assert op is not None
         args = t.args(i)
         plan = t.plans.get(op, args)
@@ -745,8 +746,9 @@ class _Writer:
             op: Op | None = layer.inner
             args: Sequence[Any] = (t.nodes[layer.members[0]],)  # one array operand
         else:
-            op = t.nodes[layer.acts[0]]._fn
-            args = t.args(layer.acts[0])
+            maker = t.nodes[layer.acts[0]]._maker
+            assert isinstance(maker, Op)
+            op, args = maker, t.args(layer.acts[0])
         assert op is not None
         plan = t.plans.get(op, args)
         k = layer.act_position
@@ -871,7 +873,7 @@ class _Writer:
                     for target, expr in flows:
                         add(target, expr)
                 continue
-            if t.nodes[i]._fn is None or not t.needs[i] or i not in assigned:
+            if t.nodes[i]._maker is None or not t.needs[i] or i not in assigned:
                 continue
             pre, contributions = self.grads(i)
             lines += pre
@@ -1057,7 +1059,7 @@ class Program:
 
     def __repr__(self) -> str:
         t = self._trace
-        ops_count = sum(n._fn is not None for n in t.nodes)
+        ops_count = sum(n._maker is not None for n in t.nodes)
         outs = "1 output" if self._single else f"{len(t.outputs)} outputs"
         return (
             f"<compiled program: {len(t.inputs)} inputs, {len(t.params)} parameters, "
@@ -1164,7 +1166,7 @@ class Program:
         """Why the numpy variant cannot be written: an op of the batch part that did not trace."""
         t = self._trace
         for i, node in enumerate(t.nodes):
-            op = node._fn
+            op = node._maker
             if op is None or not t.batched[i]:
                 continue
             args = t.args(i)
@@ -1281,7 +1283,7 @@ class Program:
         t = self._trace
         vals: list[Any] = []
         for i, node in enumerate(t.nodes):
-            op = node._fn
+            op = node._maker
             if op is None:
                 k = t.input_pos.get(i)
                 vals.append(inputs[k] if k is not None else node.data)
@@ -1291,7 +1293,7 @@ class Program:
             try:
                 vals.append(op.forward(*xs))
             except (ValueError, ZeroDivisionError, OverflowError) as e:
-                raise _relabel(e, [a for a in args if isinstance(a, Value)]) from None
+                raise relabel(e, [a for a in args if isinstance(a, Value)]) from None
 
 
 def compile(output: Value | Sequence[Value], inputs: Sequence[Value] = ()) -> Program:

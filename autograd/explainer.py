@@ -21,8 +21,8 @@ import subprocess
 from importlib import resources
 from typing import Any
 
-from autograd.engine import Value, _backprop, _vjp, operands, topological_order
-from autograd.opdef import ManualRule
+from autograd.engine import ManualRule, Value, backprop, operands, topological_order
+from autograd.opdef import Op
 from autograd.viz import _closest, _op_label, node_names
 
 __all__ = ["Explanation", "explain"]
@@ -222,33 +222,26 @@ def explain(root: Value, *, max_nodes: int = 300, lr: float | None = None) -> Ex
     order = topological_order(root)
     names = node_names(order)
     for v in order:
-        if isinstance(v._fn, ManualRule):
+        if isinstance(v._maker, ManualRule):
             raise TypeError(
                 f"explain cannot show {names[v]} (op {v._op!r}): its rule was assigned by hand "
                 "(micrograd style), so its local derivatives are unknown; use @custom_op"
             )
     shown = set(order) if len(order) <= max_nodes else _closest([root], max_nodes)
 
-    # The engine's backward pass, for the totals every step must add up to.
-    final = _backprop(root, 1.0, False, order)
-    assert final is not None
-    total_grad = dict(zip(order, final))
-
-    grads: dict[Value, float] = dict.fromkeys(order, 0.0)
-    grads[root] = 1.0
+    # The story of the backward pass is recorded from the engine's own pass: at each
+    # node's step, the gradients its rule passes on, added as the engine adds them.
     backward: list[dict[str, Any]] = [
         {"node": names[root], "seed": _num(1.0), "seed_s": _short(1.0), "edges": [], "op": ""}
     ]
     received: dict[Value, int] = dict.fromkeys(order, 0)
-    for v in reversed(order):
-        op = v._fn
-        if op is None:
-            continue
-        args = operands(v)
-        xs = [a.data if isinstance(a, Value) else a for a in args]
-        upstream = grads[v]
-        local = _vjp(v, op, 1.0, v.data, xs, args, False)
-        contrib = _vjp(v, op, upstream, v.data, xs, args, False)
+
+    def observe(v: Value, contrib: list[Any]) -> None:
+        op = v._maker
+        assert isinstance(op, Op)
+        upstream = v.grad
+        xs = [a.data for a in v._operands]
+        local = op.vjp(v, 1.0, v.data, xs, graph=False)
         step: dict[str, Any] = {
             "node": names[v],
             "op": v._op,
@@ -257,12 +250,13 @@ def explain(root: Value, *, max_nodes: int = 300, lr: float | None = None) -> Ex
             "edges": [],
             "hidden": 0,
         }
-        for i, a in enumerate(args):
-            if not isinstance(a, Value):
-                continue
+        running: dict[Value, float] = {}  # an operand used twice takes its shares in turn
+        for i, a in enumerate(v._operands):
             d = contrib[i]
-            before = grads[a]
-            grads[a] = after = before + d  # the same float sum as the backward loop's `+=`
+            if d is None:  # a constant operand
+                continue
+            before = running.get(a, a.grad)
+            after = running[a] = before + d  # what the engine stores: the same float sum
             received[a] += 1
             if a not in shown:
                 step["hidden"] += 1
@@ -284,12 +278,10 @@ def explain(root: Value, *, max_nodes: int = 300, lr: float | None = None) -> Ex
             )
         if v in shown or step["edges"]:  # a hidden op may still feed a drawn Value
             backward.append(step)
-    for v in order:
-        if grads[v] != total_grad[v] and not (math.isnan(grads[v]) and math.isnan(total_grad[v])):
-            raise AssertionError(  # cannot happen: the same rules summed in the same order
-                f"explain: recorded gradient of {names[v]} {grads[v]!r} differs from "
-                f"backward's {total_grad[v]!r}"
-            )
+
+    final = backprop(root, 1.0, wrt=order, observe=observe)
+    assert final is not None
+    grads: dict[Value, float] = dict(zip(order, final))
 
     trace = _layout(root, order, names, shown, grads)
     trace["forward"] = [_forward_step(v, names) for v in order if v in shown]
@@ -307,7 +299,7 @@ def explain(root: Value, *, max_nodes: int = 300, lr: float | None = None) -> Ex
                 "new_s": _short(v.data - lr * grads[v]),
             }
             for v in order
-            if v in shown and v._fn is None and not v._prev
+            if v in shown and v._maker is None and not v._prev
         ]
         if lr is not None
         else []
@@ -317,7 +309,7 @@ def explain(root: Value, *, max_nodes: int = 300, lr: float | None = None) -> Ex
 
 
 def _forward_step(v: Value, names: dict[Value, str]) -> dict[str, Any]:
-    if v._fn is None and not v._prev:
+    if v._maker is None and not v._prev:
         expr = "input"
     else:
         args = operands(v)
@@ -339,7 +331,7 @@ def _layout(
     """Positions for Value boxes, op circles and edges (Graphviz `dot` when installed)."""
     kept = [v for v in order if v in shown]
     hidden = len(order) - len(kept)
-    ops = [v for v in kept if v._fn is not None]
+    ops = [v for v in kept if v._maker is not None]
     ids = {v: f"n{i}" for i, v in enumerate(kept)}
     # Graph edges: operand -> op circle (one per Value operand), op circle -> result box.
     edges: list[tuple[str, str, dict[str, Any]]] = []
@@ -371,7 +363,7 @@ def _layout(
                 "name": names[v],
                 "x": x,
                 "y": y,
-                "leaf": v._fn is None and not v._prev,
+                "leaf": v._maker is None and not v._prev,
                 "root": v is root,
                 "data": _num(v.data),
                 "grad": _num(grads[v]),
@@ -388,7 +380,7 @@ def _layout(
                 "x": x,
                 "y": y,
                 "text": _op_label(v),
-                "title": f"{v._fn.name if v._fn else v._op} -> {names[v]}",
+                "title": f"{v._maker.name if v._maker else v._op} -> {names[v]}",
             }
         )
     if hidden:

@@ -12,14 +12,15 @@ from typing import Any
 
 from autograd.engine import (
     Value,
-    _backprop,
     as_float,
+    backprop,
     enable_grad,
+    is_constant,
     is_grad_enabled,
     leaf_log,
     topological_order,
 )
-from autograd.ops import _input
+from autograd.ops import identity
 
 Argnums = int | Sequence[int]
 
@@ -76,7 +77,7 @@ class _Trace:
         if not self.recording:
             return False
         own = {id(v) for v in self.log[self.start :]}
-        return any(n._fn is None and n._n >= 0 and id(n) not in own for n in order)
+        return any(n._maker is None and not is_constant(n) and id(n) not in own for n in order)
 
 
 def _prepare(args: tuple[Any, ...], nums: tuple[int, ...]) -> tuple[list[Any], list[Value]]:
@@ -94,7 +95,7 @@ def _prepare(args: tuple[Any, ...], nums: tuple[int, ...]) -> tuple[list[Any], l
     inputs = [Value(a) if isinstance(a, float) else a for a in args]
     for i in dict.fromkeys(nums):
         a = args[i]
-        inputs[i] = _input(a) if isinstance(a, Value) else Value(as_float(a, f"argument {i}"))
+        inputs[i] = identity(a) if isinstance(a, Value) else Value(as_float(a, f"argument {i}"))
     return inputs, [inputs[i] for i in nums]
 
 
@@ -104,7 +105,7 @@ def _gradients(out: Any, wrt: list[Value], create_graph: bool, who: str) -> list
         as_float(out, f"{who}: the function's result")
         return [0.0] * len(wrt)
     order = topological_order(out)
-    grads = _backprop(out, 1.0, create_graph, wrt)
+    grads = backprop(out, 1.0, create_graph=create_graph, wrt=wrt)
     assert grads is not None
     present = set(order)
     return [g if v in present else 0.0 for g, v in zip(grads, wrt)]

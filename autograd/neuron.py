@@ -1,39 +1,24 @@
-"""Recording a layer of neurons fast: each neuron one node of autograd.ops' neuron ops.
+"""A layer of neurons as graph nodes: each `activation(w . x + b)` one node of a neuron op.
 
 `neurons(rows, xs, activation)` makes `activation(ws . xs + b)` for each row as
-one node of `ops.NEURONS[activation]` (its forward, rule and float fast path
-are in `autograd/ops.py`, with every other derivative). This module is the
-recording side: the inputs' numbers are read once per layer, the weighted
-sum is added up in C, and the node keeps that sum (`_z`) for the fast
-backward step. A sum that is not finite, or a mode (`no_grad`,
-`detect_anomaly`), takes the op's general call instead.
+one node of `ops.NEURONS[activation]` (its forward and derivative are in
+`autograd/ops.py`, with every other derivative). This is the reference;
+autograd/fastpaths.py installs a faster recording over `neurons` (the inputs'
+numbers read once per layer, the weighted sum kept for the backward kernel).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from operator import mul
 from typing import Any
 
 from autograd import ops
-from autograd.engine import Value, _mode, _tick, constant
+from autograd.engine import Value, constant
 
 __all__ = ["ACTIVATIONS", "neuron", "neurons", "weighted_sum"]
 
-_new = object.__new__
-
-
-class _NeuronValue(Value):
-    """A neuron's output, which also keeps its weighted sum `_z` for the activation's rule."""
-
-    __slots__ = ("_z",)
-
-    _z: float
-
-
 #: The activations a neuron node can carry (None: a linear neuron); the ops live in autograd.ops.
 ACTIVATIONS = ops.NEURON_ACTIVATIONS
-_OPS = ops.NEURONS  # the neuron op of each activation
 
 
 def neuron(ws: Sequence[Value], b: Value, xs: Sequence[Any], activation: str | None) -> Value:
@@ -50,42 +35,16 @@ def neurons(
     is a key of `ACTIVATIONS`. Every output is an ordinary Value; its node's
     `_operands` are `(*ws, b, *xs)`.
     """
-    op = _OPS[activation]
-    act = ACTIVATIONS[activation]
+    op = ops.NEURONS[activation]
     xv = tuple([x if isinstance(x, Value) else constant(x, "neuron input") for x in xs])
-    if _mode.get():  # no_grad / detect_anomaly: the general path honours them
-        return [op(*ws, b, *xv) for ws, b in rows]
-    xd = [x.data for x in xv]
-    forward = act.float_forward if act is not None else None
-    outs = []
-    for ws, b in rows:
-        try:
-            # = ops.dot's forward (its sum starts from the first product; -0.0 + p is p)
-            z = sum(map(mul, [w.data for w in ws], xd), -0.0) + b.data
-        except AttributeError:  # a weight that is not a Value: the general path converts it
-            outs.append(op(*ws, b, *xv))
-            continue
-        if z - z != 0.0 or len(ws) != len(xd):  # not finite, or a size mismatch: the general path
-            outs.append(op(*ws, b, *xv))
-            continue
-        out = _new(_NeuronValue)
-        out.data = z if forward is None else forward(z)
-        out.grad = 0.0
-        out._z = z
-        out._operands = (*ws, b, *xv)
-        out._fn = op
-        out._n = _tick()
-        outs.append(out)
-    return outs
+    return [op(*ws, b, *xv) for ws, b in rows]
 
 
 def weighted_sum(v: Value) -> float | None:
     """`w . x + b` of a neuron node (its activation's input), or None for any other Value."""
-    fn = v._fn
-    if fn is None or fn not in _OPS.values():
+    if v._maker not in ops.NEURONS.values():
         return None
-    z = getattr(v, "_z", None)
-    if z is None:  # recorded by the general path: add it up again
-        data = [a.data for a in v._operands]
-        z = _OPS[None].forward(*data)
+    z = getattr(v, "_z", None)  # kept by the fast recording (autograd/fastpaths.py)
+    if z is None:  # recorded by the op's own call: add it up again
+        z = ops.NEURONS[None].forward(*[a.data for a in v._operands])
     return float(z)

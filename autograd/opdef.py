@@ -8,25 +8,30 @@ an operand is a Value, records one graph node; the backward loop in
 
 from __future__ import annotations
 
+import decimal
 import inspect
 import math
+import numbers
 import pickle
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, overload
 
 from autograd.engine import (
-    _ANOMALY,
-    _NO_GRAD,
-    Rule,
+    ANOMALY,
+    NO_GRAD,
+    Constant,
     Value,
-    _describe,
-    _mode,
-    _tick,
     as_float,
+    chain_rule,
     constant,
+    describe,
+    modes,
+    tick,
 )
 
-__all__ = ["Interval", "ManualRule", "Op", "custom_op"]
+__all__ = ["Interval", "Op", "Rule", "custom_op", "float_step_factory", "relabel"]
+
+Rule = Callable[..., Any]
 
 
 Interval = tuple[float, float]
@@ -74,11 +79,11 @@ class Op:
         # out as straight float code when autograd.trace.specialize can trace it.
         self.float_forward: Callable[..., Any] = forward
         # A measured fast path for a whole node's float backward step, if an op has one
-        # (autograd/neuron.py): it replaces the generic step that calls the rules.
+        # (the neuron kernel, autograd/fastpaths.py): it replaces the step built from the rules.
         self.float_kernel: Callable[[Value], None] | None = None
-        # What the float backward loop calls for this op's nodes: built on first use
-        # (after every rule and specialisation is attached), rebuilt when rules change.
-        self._step: Callable[[Value], None] = self._first_step
+        # What the fast float backward loop (autograd/fastpaths.py) calls for this op's
+        # nodes: built on first use (after every rule is attached), rebuilt when rules change.
+        self.float_step: Callable[[Value], None] = self.build_float_step
         self.__doc__ = forward.__doc__
         self.__wrapped__ = forward
 
@@ -127,7 +132,7 @@ class Op:
             _check_rule_arity(self, rule, 2 + self.nargs)
         self.vjps = tuple(rules)
         self.vjp_all = None
-        self._step = self._first_step
+        self.float_step = self.build_float_step
         return rules[0]
 
     def defvjp_all(self, rule: Rule) -> Rule:
@@ -140,7 +145,7 @@ class Op:
             _check_rule_arity(self, rule, 2 + self.nargs)
         self.vjp_all = rule
         self.vjps = None
-        self._step = self._first_step
+        self.float_step = self.build_float_step
         return rule
 
     # A Value among the operands gives a Value (a node); numbers alone give a float;
@@ -170,8 +175,8 @@ class Op:
         try:
             data = self.forward(*[a.data for a in found])
         except (ValueError, ZeroDivisionError, OverflowError) as e:
-            raise _relabel(e, found) from None
-        return self._record(data, found)
+            raise relabel(e, found) from None
+        return self.record(data, found)
 
     # Value's operators call these two directly: one and two operands are most nodes.
     def _binary(self, x: Any, y: Any) -> Any:
@@ -185,15 +190,15 @@ class Op:
         try:
             data = self.float_forward(x.data, y.data)
         except (ValueError, ZeroDivisionError, OverflowError) as e:
-            raise _relabel(e, (x, y)) from None
-        if type(data) is not float or _mode.get():
-            return self._record(data, (x, y))
+            raise relabel(e, (x, y)) from None
+        if type(data) is not float or modes.get():
+            return self.record(data, (x, y))
         out = _new(Value)
         out.data = data
         out.grad = 0.0
         out._operands = (x, y)
-        out._fn = self
-        out._n = _tick()
+        out._maker = self
+        out._seq = tick()
         return out
 
     def _unary(self, x: Any) -> Any:
@@ -203,34 +208,37 @@ class Op:
         try:
             data = self.float_forward(x.data)
         except (ValueError, ZeroDivisionError, OverflowError) as e:
-            raise _relabel(e, (x,)) from None
-        if type(data) is not float or _mode.get():
-            return self._record(data, (x,))
+            raise relabel(e, (x,)) from None
+        if type(data) is not float or modes.get():
+            return self.record(data, (x,))
         out = _new(Value)
         out.data = data
         out.grad = 0.0
         out._operands = (x,)
-        out._fn = self
-        out._n = _tick()
+        out._maker = self
+        out._seq = tick()
         return out
 
-    def _record(self, data: Any, operands: tuple[Value, ...]) -> Value:
-        """The general end of a call: check the result, honour the modes, make the node."""
+    def record(self, data: Any, operands: tuple[Value, ...]) -> Value:
+        """The general end of a call: check the result, honour the modes, make the node.
+
+        `data` is the forward's result on the operands' data; `operands` are Values.
+        """
         if type(data) is not float:
             data = _result(self, data)
-        mode = _mode.get()
-        if mode & _ANOMALY and not math.isfinite(data):
+        mode = modes.get()
+        if mode & ANOMALY and not math.isfinite(data):
             raise FloatingPointError(
-                f"op '{self.name}' produced {data!r} from inputs {_describe(operands)}"
+                f"op '{self.name}' produced {data!r} from inputs {describe(operands)}"
             )
-        if mode & _NO_GRAD:  # a new leaf: logged like Value(...) for the functional API
+        if mode & NO_GRAD:  # a new leaf: logged like Value(...) for the functional API
             return Value(data)
         out = _new(Value)
         out.data = data
         out.grad = 0.0
         out._operands = operands
-        out._fn = self
-        out._n = _tick()
+        out._maker = self
+        out._seq = tick()
         return out
 
     def _numbers(self, args: tuple[Any, ...]) -> Any:
@@ -246,7 +254,7 @@ class Op:
         data = self.forward(*xs)
         if type(data) is not float:
             data = _result(self, data)
-        if _mode.get() & _ANOMALY and not math.isfinite(data):
+        if modes.get() & ANOMALY and not math.isfinite(data):
             raise FloatingPointError(f"op '{self.name}' produced {data!r} from inputs {args!r}")
         return data
 
@@ -259,92 +267,82 @@ class Op:
         takes = f"{least} to {self.nargs}" if least < self.nargs else f"{self.nargs}"
         raise TypeError(f"op '{self.name}' takes {takes} argument(s), got {given}")
 
-    def _first_step(self, node: Value) -> None:
-        """Build this op's float backward step (see engine.float_step), keep it, run it."""
-        from autograd.engine import float_step
-
-        step = self._step = float_step(self)
+    def build_float_step(self, node: Value) -> None:
+        """Build this op's float backward step (`float_step_factory`), keep it, run it."""
+        step = self.float_step = float_step_factory(self)
         step(node)
 
+    def vjp(self, node: Value, g: Any, ans: Any, xs: Sequence[Any], *, graph: bool) -> list[Any]:
+        """One gradient per operand of `node`: `rule(g, ans, *xs)`, None for a constant.
 
-def entry(op: Op, swap: bool = False) -> Callable[..., Any]:
-    """The function Value's operators call for `op`: its forward written into it when possible.
+        On floats (`xs` the operands' data) or on Values (`graph`: `xs` the
+        operands themselves, so the rules record a graph). Each result is
+        checked: a real number (or a Value when recording), else a TypeError
+        naming the rule.
+        """
+        args = node._operands
+        if self.vjp_all is not None:
+            raw = self.vjp_all(g, ans, *xs)
+            try:
+                grads = list(raw)
+            except TypeError:
+                raise TypeError(
+                    f"derivative rule {_rule_name(self.vjp_all)} of op '{self.name}' returned "
+                    f"{type(raw).__name__} {raw!r}; it must return one gradient per argument "
+                    f"({len(args)}), as a list or tuple"
+                ) from None
+            if len(grads) != len(args):
+                raise TypeError(
+                    f"derivative rule {_rule_name(self.vjp_all)} of op '{self.name}' returned "
+                    f"{len(grads)} gradient(s) for {len(args)} argument(s); it must return one "
+                    "per argument (any value for a constant argument)"
+                )
+        elif self.vjps is None:
+            raise NotImplementedError(
+                f"op '{self.name}' has no derivative rule, so backward cannot pass through it; "
+                f"define one with @{self.name}.defvjp"
+            )
+        else:  # a constant operand's rule is not called: a user's may return anything there
+            grads = [
+                None if type(a) is Constant else rule(g, ans, *xs)
+                for rule, a in zip(self.vjps, args)
+            ]
+        for i, (a, d) in enumerate(zip(args, grads)):
+            if type(a) is Constant:
+                grads[i] = None  # a constant operand receives nothing
+            elif type(d) is not float and not (graph and isinstance(d, Value)):
+                grads[i] = self.as_gradient(i, d, graph=graph)
+        return grads
 
-    For a one- or two-operand built-in whose forward traces and needs no domain
-    check (`float_forward` is the traced one), the forward expression is
-    written into the entry itself (`data = x0 * x1` for mul): the measured fast
-    path of recording, one call per operation instead of three. Otherwise the
-    op's own `_binary` / `_unary`. With `swap` the entry takes its two operands
-    in the other order (for reflected operators: `2.0 * v` calls `v.__rmul__(2.0)`).
-    """
-    generic: Callable[..., Any] = op._unary
-    if op.nargs == 2:
-        generic = (lambda y, x: op._binary(x, y)) if swap else op._binary
-    if op.nargs not in (1, 2) or op.float_forward is op.forward:
-        return generic
-    from autograd import trace
-
-    n = op.nargs
-    xs = [f"x{k}" for k in range(n)]
-    try:
-        root = trace.trace(op.forward, [trace.Sym("var", name=x) for x in xs])
-        em, (text,) = trace.emit([root], {x: x for x in xs}, "t_", numpy=False, strict=True)
-    except trace.NotTraceable:
-        return generic
-    helpers = sorted(em.used)
-    if any(h not in trace.SCALAR_NAMES for h in helpers):
-        return generic
-    names = ["x", "y"][:n]
-    params = names[::-1] if swap else names
-    where = repr(f"operand of {op.name}")
-    if n == 2:
-        check = [
-            "    if not isinstance(x, Value):",
-            "        if not isinstance(y, Value):",
-            "            return op._numbers((x, y))",
-            *_constant_lines("x", where),
-            "    elif not isinstance(y, Value):",
-            *_constant_lines("y", where),
-        ]
-    else:
-        check = ["    if not isinstance(x, Value):", "        return op._numbers((x,))"]
-    operands = f"({', '.join(names)},)"
-    lines = [
-        f"def {op.name}_entry({', '.join(params)}, *, op=op, Value=Value, as_float=as_float,"
-        f" mode=mode, new=new, tick=tick{''.join(f', {h}={h}' for h in helpers)}):",
-        *check,
-        *[f"    {x} = {v}.data" for x, v in zip(xs, names)],
-        *[f"    {line}" for line in em.lines],
-        f"    data = {text}",
-        "    if mode() or type(data) is not float:",
-        f"        return op._record(data, {operands})",
-        "    out = new(Value)",
-        "    out.data = data",
-        "    out.grad = 0.0",
-        f"    out._operands = {operands}",
-        "    out._fn = op",
-        "    out._n = tick()",
-        "    return out",
-    ]
-    namespace: dict[str, Any] = {h: trace.SCALAR_NAMES[h] for h in helpers}
-    namespace.update(op=op, Value=Value, as_float=as_float, mode=_mode.get, new=_new, tick=_tick)
-    source = "\n".join(lines)
-    exec(compile(source, f"<tapegrad {op.name} entry>", "exec"), namespace)
-    made: Callable[..., Any] = namespace[f"{op.name}_entry"]
-    return made
+    def as_gradient(self, i: int, d: Any, *, graph: bool = False) -> Any:
+        """Rule i's result as a gradient: a float (a Value when recording); else a clear error."""
+        if isinstance(d, Value):
+            return d if graph else d.data
+        if isinstance(d, (numbers.Real, decimal.Decimal)) or (
+            getattr(getattr(d, "dtype", None), "kind", None) in ("b", "i", "u", "f")
+            and getattr(d, "ndim", None) == 0
+        ):
+            return float(d)
+        rule = self.vjp_all if self.vjp_all is not None else self.vjps[i] if self.vjps else None
+        raise TypeError(
+            f"derivative rule {_rule_name(rule)} of op '{self.name}' returned "
+            f"{type(d).__name__} {d!r} for argument {i}; a rule must return a real number"
+            + (" or a Value" if graph else "")
+        )
 
 
-def _constant_lines(name: str, where: str) -> list[str]:
-    """`engine.constant(name)` written inline (a call less per operation with a number)."""
-    return [
-        "        c = new(Value)",
-        f"        c.data = {name} if type({name}) is float else as_float({name}, {where})",
-        "        c.grad = 0.0",
-        "        c._operands = ()",
-        "        c._fn = None",
-        "        c._n = -1",
-        f"        {name} = c",
-    ]
+def reference_float_step(op: Op) -> Callable[[Value], None]:
+    """The float step the reference engine would take: `chain_rule` itself."""
+    return chain_rule
+
+
+#: Builds an op's float backward step on first use. The reference is `chain_rule`;
+#: autograd/fastpaths.py installs a factory of generated steps over it.
+float_step_factory: Callable[[Op], Callable[[Value], None]] = reference_float_step
+
+
+def _rule_name(rule: Any) -> str:
+    return repr(getattr(rule, "__name__", type(rule).__name__))
 
 
 def _operands(args: tuple[Any, ...], name: str) -> tuple[Value, ...] | None:
@@ -458,7 +456,7 @@ def _result(op: Op, data: Any) -> float:
         ) from None
 
 
-def _relabel(e: Exception, children: Sequence[Value]) -> Exception:
+def relabel(e: Exception, children: Sequence[Value]) -> Exception:
     """Add the operands' labels to a domain error from a forward rule.
 
     The error keeps its type; one whose class cannot be rebuilt from a message
@@ -481,69 +479,6 @@ def _relabel(e: Exception, children: Sequence[Value]) -> Exception:
     if hasattr(e, "add_note"):  # Python 3.11+
         e.add_note(f"operands: {', '.join(labels)}")
     return e
-
-
-class ManualRule(Op):
-    """The derivative of a node built by hand, micrograd style: `out._backward = fn`.
-
-    `fn()` adds `local * out.grad` into the operands' `.grad` fields itself. It
-    works on floats, so a backward pass with `create_graph=True` refuses it
-    rather than silently missing the second-order terms. `fn` is None for a
-    node built with children and no rule yet (backward then says so).
-    """
-
-    def __init__(self, fn: Callable[[], None] | None, name: str = "") -> None:
-        # No forward rule and no VJP rules: `compile` and `defvjp` see an op without a
-        # derivative and refuse it by name; the backward loop calls `run` instead.
-        self.fn = fn
-        self.forward = _no_forward
-        self.symbol = name  # what `_op` shows: the name the node was built with
-        self.name = name or "unnamed"
-        self.nargs = -1
-        self.domain = (-math.inf, math.inf)
-        self.kinks = ()
-        self.vjps = None
-        self.vjp_all = None
-        self.defaults = ()
-        self.float_kernel = None
-        self._step = self.run
-
-    def __repr__(self) -> str:
-        return f"<op {self.name} with an assigned _backward>"
-
-    def __reduce__(self) -> Any:
-        if self.fn is None:  # a node built by hand and not given a rule yet
-            return (ManualRule, (None, self.symbol))
-        raise pickle.PicklingError(
-            f"cannot pickle op {self.name!r}: its _backward was assigned by hand and refers "
-            "to the nodes; define the op with @custom_op"
-        )
-
-    def run(self, node: Value) -> None:
-        """Call the assigned function (it adds into the operands' `.grad` itself)."""
-        if self.fn is None:
-            if not node._operands:  # a leaf given an op name: nothing to pass a gradient to
-                return
-            raise TypeError(
-                f"{node!r} (op {node._op!r}) was built with {len(node._prev)} children but "
-                "no derivative rule, so backward cannot pass through it: assign "
-                "out._backward = fn (micrograd style) or build it from tapegrad's ops"
-            )
-        self.fn()
-
-    def refuse_graph(self, node: Value) -> None:
-        """Raise: a float-only rule cannot be recorded by `backward(create_graph=True)`."""
-        if self.fn is None:
-            self.run(node)
-        raise TypeError(
-            f"backward(create_graph=True) cannot differentiate through op {node._op!r}: its "
-            "_backward was assigned micrograd-style and works on floats only; define the op "
-            "with @custom_op to get higher-order derivatives"
-        )
-
-
-def _no_forward(*xs: float) -> float:
-    raise TypeError("an op whose _backward was assigned by hand has no forward rule to call")
 
 
 @overload

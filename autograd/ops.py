@@ -25,10 +25,9 @@ from collections.abc import Iterable, Sequence
 from operator import mul as _fmul
 from typing import Any
 
-from autograd import engine as _engine
 from autograd import trace as _t
 from autograd.engine import Value
-from autograd.opdef import Op, custom_op, entry
+from autograd.opdef import Op, custom_op
 from autograd.trace import eq, ne, where
 
 _INF = math.inf
@@ -137,14 +136,14 @@ def _pow_dx(g: Any, ans: Any, x: Any, y: Any) -> Any:
     """
     pole = eq(x, 0.0) & (y < 1.0)
     power = _t.pow(where(pole, 1.0, x), y - 1.0)  # IEEE pow: overflow is +-inf
-    return where(eq(y, 0.0), g * 0.0, where(pole, g * _INF, g * y * power))
+    return where(eq(y, 0.0), 0.0, where(pole, g * _INF, g * y * power))
 
 
 def _pow_dy(g: Any, ans: Any, x: Any, y: Any) -> Any:
     """d/dy x^y = x^y log(x)   (0 at x = 0; undefined, NaN, for a negative base)"""
     positive = x > 0.0
     logx = _t.log(where(positive, x, 1.0))
-    return where(positive, g * ans * logx, where(eq(x, 0.0), g * 0.0, g * _NAN))
+    return where(positive, g * ans * logx, where(eq(x, 0.0), 0.0, g * _NAN))
 
 
 pow.defvjp(_pow_dx, _pow_dy)
@@ -156,8 +155,8 @@ def abs(x: Any) -> Any:
     return _t.fabs(x)
 
 
-# d/dx |x| = sign(x), 0 at 0 and at NaN (as PyTorch)
-abs.defvjp(lambda g, ans, x: where(x > 0.0, g, where(x < 0.0, -g, g * 0.0)))
+# d/dx |x| = sign(x), 0 at 0 and at NaN; the masked side passes exactly 0 whatever g is
+abs.defvjp(lambda g, ans, x: where(x > 0.0, g, where(x < 0.0, -g, 0.0)))
 
 
 # --- elementary functions ---------------------------------------------------
@@ -263,8 +262,9 @@ def relu(x: Any) -> Any:
     return where(x <= 0.0, 0.0, x)
 
 
-# d/dx relu x = [x > 0]: 0 at 0, and g at NaN, as PyTorch (NaN <= 0 is false)
-relu.defvjp(lambda g, ans, x: where(x <= 0.0, g * 0.0, g))
+# d/dx relu x = [x > 0]: 0 at 0, and g at NaN, as PyTorch (NaN <= 0 is false). The masked
+# side is exactly 0, not g * 0: an infinite upstream gradient must not become NaN there.
+relu.defvjp(lambda g, ans, x: where(x <= 0.0, 0.0, g))
 
 
 @custom_op(kinks=(0.0,))
@@ -274,8 +274,9 @@ def leaky_relu(x: Any, slope: Any) -> Any:
 
 
 leaky_relu.defvjp(
-    lambda g, ans, x, slope: where(x > 0.0, g, g * slope),  # d/dx = 1 or slope (slope at 0)
-    lambda g, ans, x, slope: where(x > 0.0, g * 0.0, g * x),  # d/dslope = 0 or x
+    # d/dx = 1 or slope (slope at 0); a zero slope masks exactly, as relu does
+    lambda g, ans, x, slope: where(x > 0.0, g, where(eq(slope, 0.0), 0.0, g * slope)),
+    lambda g, ans, x, slope: where(x > 0.0, 0.0, g * x),  # d/dslope = 0 or x
 )
 
 
@@ -370,7 +371,7 @@ def _shares(xs: Sequence[Any]) -> list[Any]:
 
 
 @custom_op(name="softmax")
-def _softmax(*xs: Any) -> Any:
+def softmax_share(*xs: Any) -> Any:
     """softmax(x)_0 = e^x0 / (e^x0 + ... + e^xn): the first operand's share."""
     return _shares(xs)[0]
 
@@ -379,10 +380,10 @@ def _softmaxes(xs: Sequence[Any]) -> list[Any]:
     """Every component of softmax(xs): computed in one pass, or for Values one node each."""
     if not builtins.any(isinstance(x, Value) for x in xs):
         return _shares(xs)
-    return [_softmax(xs[i], *xs[:i], *xs[i + 1 :]) for i in range(len(xs))]
+    return [softmax_share(xs[i], *xs[:i], *xs[i + 1 :]) for i in range(len(xs))]
 
 
-@_softmax.defvjp_all
+@softmax_share.defvjp_all
 def _softmax_vjp(g: Any, ans: Any, *xs: Any) -> list[Any]:
     """d s0/dx0 = s0 (s1 + ... + sn),  d s0/dxj = -s0 sj   (s = softmax(x), s0 = ans)
 
@@ -403,12 +404,12 @@ _logsumexp.defvjp_all(lambda g, ans, *xs: [g * s for s in _softmaxes(xs)])
 
 
 @custom_op(name="input")
-def _input(x: Any) -> Any:
+def identity(x: Any) -> Any:
     """x itself, as a new node: a functional transform's own handle on a Value argument."""
     return x
 
 
-_input.defvjp(lambda g, ans, x: g)  # d/dx x = 1
+identity.defvjp(lambda g, ans, x: g)  # d/dx x = 1
 
 
 def sum(values: Iterable[Any]) -> Any:
@@ -444,6 +445,7 @@ def logsumexp(values: Iterable[Any]) -> Any:
 
 
 #: Every built-in op by name: the table the tests check property by property.
+#: (softmax_share and identity are built in too, but not part of the table.)
 OPS: dict[str, Op] = {
     op.name: op
     for op in (
@@ -471,39 +473,7 @@ OPS: dict[str, Op] = {
 }
 
 
-# Straight float functions of the traced rules (and guard-free forwards) for the
-# eager engine: op.float_vjps, op.float_forward (see autograd/trace.py).
-# A forward with a domain check keeps its own function (its errors name the op).
-_CHECKED = (div, pow, exp, log, sqrt, sin, cos)
-for _op in (*OPS.values(), _input):
-    _t.specialize(_op, forward=_op not in _CHECKED)
-del _op
-
-# Bind Value's operators to this table (see the end of autograd/engine.py): each is
-# its op's entry point for one or two operands, with the traced forward written in.
-_engine._add, _engine._sub, _engine._mul = entry(add), entry(sub), entry(mul)
-_engine._div, _engine._pow = entry(div), entry(pow)
-_engine._neg, _engine._abs = entry(neg), entry(abs)
-# The commonest operators and methods are those entry points themselves (one call
-# less per operation); Value's own definitions say the same and keep the docs.
-for _name, _fn in {
-    "__add__": _engine._add,
-    "__radd__": entry(add, swap=True),
-    "__sub__": _engine._sub,
-    "__rsub__": entry(sub, swap=True),
-    "__mul__": _engine._mul,
-    "__rmul__": entry(mul, swap=True),
-    "__neg__": _engine._neg,
-    "relu": entry(relu),
-    "tanh": entry(tanh),
-    "sigmoid": entry(sigmoid),
-}.items():
-    setattr(Value, _name, _fn)
-del _name, _fn
-
-
 # --- a neuron as one op: w . x + b and its activation in one node -----------------------
-# (After the specialisation above: the fast path calls the activations' float rules.)
 
 #: The activations a neuron op can carry (None: a linear neuron).
 NEURON_ACTIVATIONS: dict[str | None, Op | None] = {
@@ -536,50 +506,19 @@ def _neuron_op(act: Op | None) -> Op:
         shares = _dot_vjp(gz, None, *ws, *xs)  # [gz x...] + [gz w...]
         return [*shares[:n], gz, *shares[n:]]
 
-    op.float_kernel = _neuron_step(act, _engine.general_step(op))
     return op
 
 
-def _one_rule(op: Op, floats: bool = False) -> Any:
-    """A one-argument op's derivative rule; `floats`: its float form, if autograd.trace made one."""
-    rules = (getattr(op, "float_vjps", None) if floats else None) or op.vjps
-    assert rules is not None
-    return rules[0]
-
-
-def _neuron_step(act: Op | None, general: Any) -> Any:
-    """The measured fast path of a neuron node's float backward: the rule above in one loop.
-
-    It adds the shares straight into the operands' `.grad` (in the rule's order: w,
-    b, x) and skips a node whose activation passes 0 (a dead relu). Skipping is
-    exact because the fast constructor (`autograd.neuron`) records such a node, with
-    its weighted sum in `_z`, only when that sum is finite: every operand is then
-    finite and each share a zero. A node without `_z` takes the general step.
-    """
-    slope = (lambda g, ans, z: g) if act is None else _one_rule(act, floats=True)
-
-    def step(node: Value) -> None:
-        try:
-            z = node._z  # type: ignore[attr-defined]
-        except AttributeError:  # recorded by the general path (a sum that was not finite)
-            general(node)
-            return
-        gz = slope(node.grad, node.data, z)
-        if not gz:  # every share is 0: nothing to add
-            return
-        operands = node._operands
-        n = len(operands) // 2
-        xs = operands[n + 1 :]
-        for w, x in zip(operands, xs):  # zip stops after the n weights
-            w.grad += gz * x.data
-        operands[n].grad += gz
-        for w, x in zip(operands, xs):
-            x.grad += gz * w.data
-
-    return step
+def _one_rule(op: Op) -> Any:
+    """A one-argument op's derivative rule."""
+    assert op.vjps is not None
+    return op.vjps[0]
 
 
 #: The neuron ops by activation; module-level names so they pickle by reference.
 NEURONS: dict[str | None, Op] = {key: _neuron_op(act) for key, act in NEURON_ACTIVATIONS.items()}
 linear_neuron, relu_neuron = NEURONS[None], NEURONS["relu"]
 tanh_neuron, sigmoid_neuron = NEURONS["tanh"], NEURONS["sigmoid"]
+
+#: Every op defined in this module (the fast paths trust their rules' results to be floats).
+BUILTINS: frozenset[Op] = frozenset([*OPS.values(), softmax_share, identity, *NEURONS.values()])

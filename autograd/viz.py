@@ -62,7 +62,7 @@ def format_tape(root: Value) -> str:
     names = node_names(order)
     rows = []
     for v in order:
-        if v._fn is None and not v._prev:
+        if v._maker is None and not v._prev:
             expr = "input"
         else:
             args = operands(v)
@@ -219,9 +219,9 @@ def _op_label(v: Value) -> str:
         return _dot_label(args)
     if v._op in ("sum", "logsumexp"):
         return _nary_label(v._op, args)
-    if v._args is None:  # every operand is a Value
+    if all(isinstance(a, Value) for a in args):
         return v._op
-    parts = ["·" if isinstance(a, Value) else f"{a:.4g}" for a in v._args]
+    parts = ["·" if isinstance(a, Value) else f"{a:.4g}" for a in args]
     if v._op in _INFIX and len(parts) == 2:
         return f"{v._op} {parts[1]}" if parts[0] == "·" else f"{parts[0]} {v._op}"
     runs: list[str] = []  # long runs of Values as ·×n

@@ -21,6 +21,7 @@ from autograd import (
     no_grad,
     ops,
 )
+from autograd.engine import operands
 from autograd.testing import check_op
 
 
@@ -56,7 +57,7 @@ def test_value_in_one_node_out_named_after_the_function() -> None:
     assert isinstance(y, Value)
     assert y._op == "softsign"
     assert y._prev == (x,)
-    assert y._fn is softsign
+    assert y._maker is softsign
 
 
 def test_backward_and_mixing_with_builtins() -> None:
@@ -72,7 +73,7 @@ def test_backward_and_mixing_with_builtins() -> None:
 def test_constant_operand() -> None:
     x = Value(3.0)
     z = hypot(x, 4.0)
-    assert z._prev == (x,) and z._args == (x, 4.0)
+    assert z._prev == (x,) and operands(z) == (x, 4.0)
     z.backward()
     assert x.grad == pytest.approx(0.6)
 
@@ -98,7 +99,7 @@ def test_no_grad_records_nothing() -> None:
     x = Value(1.0)
     with no_grad():
         y = softsign(x)
-    assert y._prev == () and y._fn is None and y.data == 0.5
+    assert y._prev == () and y._maker is None and y.data == 0.5
 
 
 def test_detect_anomaly_names_the_custom_op() -> None:
@@ -288,7 +289,7 @@ def test_an_op_with_a_default_argument_can_be_called_without_it() -> None:
     assert scaled(3.0) == 6.0 and scaled(3.0, 3.0) == 9.0
     x = Value(3.0)
     y = scaled(x)
-    assert y._args == (x, 2.0)
+    assert operands(y) == (x, 2.0)
     y.backward()
     assert x.grad == 2.0
     with pytest.raises(TypeError, match=r"'scaled' takes 1 to 2 argument\(s\), got 3"):

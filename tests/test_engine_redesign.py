@@ -18,6 +18,7 @@ from autograd import (
     Value,
     compile,
     detect_anomaly,
+    fastpaths,
     format_tape,
     grad,
     hessian,
@@ -26,7 +27,7 @@ from autograd import (
     topological_order,
 )
 from autograd import neuron as neuron_module
-from autograd.engine import constant, general_step, is_constant
+from autograd.engine import Constant, chain_rule, constant, is_constant, operands
 from autograd.testing import finite_floats, seeds
 
 ACTS: list[str | None] = [None, "relu", "tanh", "sigmoid"]
@@ -60,8 +61,10 @@ def assert_numbered_after_operands(*roots: Value) -> None:
     """The invariant backward's sort relies on: an op-made node is newer than its operands."""
     for v in every_node(*roots):
         for c in v._operands:
-            if c._n > 0:
-                assert v._n > c._n, f"{v!r} (#{v._n}) is not newer than its operand {c!r} (#{c._n})"
+            if c._seq > 0:
+                assert v._seq > c._seq, (
+                    f"{v!r} (#{v._seq}) is not newer than its operand {c!r} (#{c._seq})"
+                )
 
 
 def unfused(ws: Sequence[Value], b: Value, xs: Sequence[Any], act: str | None) -> Value:
@@ -180,7 +183,7 @@ def _build(case: Any, act: str | None, fused: bool) -> tuple[list[Value], Value]
     ws = [pool[i] for i in w_idx]
     xs = [pool[x] if isinstance(x, int) else x for x in x_spec]
     out = (
-        neuron_module.neuron(ws, pool[b_idx], xs, act)
+        fastpaths.neurons([(ws, pool[b_idx])], xs, act)[0]
         if fused
         else unfused(ws, pool[b_idx], xs, act)
     )
@@ -195,12 +198,13 @@ def test_neuron_float_kernel_equals_general_step_with_repeated_operands(
     g = case[-1]
     pool_a, a = _build(case, act, True)
     pool_b, b = _build(case, act, True)
-    assert isinstance(a, neuron_module._NeuronValue)  # recorded by the fast path
-    op = a._fn
+    fastpaths.build()  # (already built unless TAPEGRAD_REFERENCE=1)
+    assert isinstance(a, fastpaths.NeuronValue)  # recorded by the fast path
+    op = a._maker
     assert op is not None and op.float_kernel is not None
     a.grad = b.grad = g
     op.float_kernel(a)
-    general_step(op)(b)
+    chain_rule(b)
     assert bits([v.grad for v in pool_a]) == bits([v.grad for v in pool_b])
 
 
@@ -251,8 +255,8 @@ def test_neuron_nan_inf_and_signed_zero_like_the_unfused_ops(
 def test_a_non_finite_sum_is_recorded_by_the_general_path() -> None:
     ws = [Value(math.inf)]
     out = neuron_module.neuron(ws, Value(0.0), [Value(1.0)], "relu")
-    assert not isinstance(out, neuron_module._NeuronValue)
-    assert out._fn is not None and out._fn.name == "relu_neuron"
+    assert not isinstance(out, fastpaths.NeuronValue)
+    assert out._maker is not None and out._maker.name == "relu_neuron"
     assert neuron_module.weighted_sum(out) == math.inf
 
 
@@ -260,7 +264,7 @@ def test_neuron_under_no_grad_and_detect_anomaly() -> None:
     ws = [Value(1.0), Value(2.0)]
     with no_grad():
         out = neuron_module.neuron(ws, Value(0.5), [1.0, 2.0], "tanh")
-    assert out._fn is None and out._prev == ()
+    assert out._maker is None and out._prev == ()
     bad = [Value(math.nan), Value(2.0)]
     with detect_anomaly(), pytest.raises(FloatingPointError, match="nan"):
         neuron_module.neuron(bad, Value(0.5), [1.0, 2.0], "tanh")
@@ -326,9 +330,9 @@ def test_operand_views_show_constants_as_numbers_and_leave_them_out_of_prev() ->
     c, v = y._operands
     assert is_constant(c) and c.data == 3.0 and v is x
     assert y._prev == (x,)
-    assert y._args == (3.0, x)
+    assert operands(y) == (3.0, x)
     z = x * x
-    assert z._prev == (x, x) and z._args is None
+    assert z._prev == (x, x) and operands(z) == (x, x)
     assert topological_order(y) == [x, y]
     assert "3" in format_tape(y)
 
@@ -341,9 +345,8 @@ def test_constants_never_show_a_gradient() -> None:
     out.backward()
     for node in topological_order(out):
         assert all(not is_constant(p) for p in node._prev)
-        if node._args is not None:
-            assert all(isinstance(a, (float, Value)) for a in node._args)
-            assert all(not (isinstance(a, Value) and is_constant(a)) for a in node._args)
+        assert all(isinstance(a, (float, Value)) for a in operands(node))
+        assert all(not (isinstance(a, Value) and is_constant(a)) for a in operands(node))
     # the functional API differentiates only the function's own arguments
     g = grad(lambda p: neuron_module.neuron([p, p], p, [4.0, 2.0], "tanh") * 3.0)(0.5)
     dz = 1.0 - math.tanh(0.5 * 4.0 + 0.5 * 2.0 + 0.5) ** 2
@@ -362,10 +365,11 @@ def test_functional_transforms_do_not_take_constants_for_outer_values() -> None:
     assert direct == p.grad
 
 
-def test_a_constant_is_a_leaf_numbered_minus_one() -> None:
+def test_a_constant_is_a_leaf_of_its_own_class() -> None:
     c = constant(7)
-    assert c.data == 7.0 and c._n == -1 and c._operands == () and c._fn is None
-    assert c._prev == () and c._args is None and c.label == ""
+    assert type(c) is Constant and is_constant(c) and not is_constant(Value(7))
+    assert c.data == 7.0 and c._seq == 0 and c._operands == () and c._maker is None
+    assert c._prev == () and operands(c) == () and c.label == ""
 
 
 # --- recording order: pickling, copying, mixing --------------------------------
@@ -385,7 +389,7 @@ def test_graphs_built_after_unpickling_are_ordered_after_the_loaded_nodes() -> N
     assert_numbered_after_operands(y2)
     z2 = y2 * y2 + x2  # new nodes on top of loaded ones
     z = y * y + x
-    assert z2._n > y2._n
+    assert z2._seq > y2._seq
     z.backward()
     z2.backward()
     assert x2.grad == x.grad

@@ -49,7 +49,7 @@ def test_the_trace_adds_up_to_the_engines_gradients_and_leaves_grad_alone() -> N
     expected = _engine_grads(o)
     nodes = {n["name"]: n for n in page.trace["nodes"] if n["kind"] == "value"}
     assert {k: float(n["grad"]) for k, n in nodes.items()} == expected
-    assert page.total == len(order) + 1 + sum(v._fn is not None for v in order)
+    assert page.total == len(order) + 1 + sum(v._maker is not None for v in order)
     assert [s["node"] for s in page.trace["forward"]] == list(node_names(order).values())
 
 

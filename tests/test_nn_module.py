@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import nn
 from autograd import Value
+from autograd.engine import operands
 from autograd.testing import finite_floats
 from nn import MLP, Layer, ModelFileError, Module, Neuron
 from nn.layers import ACTIVATIONS, INITS
@@ -131,7 +132,7 @@ def test_a_neuron_is_one_node_with_its_weights_bias_and_inputs() -> None:
     # plain numbers become constants: left out of _prev, kept as numbers in _args
     out = n([1.0] * 5)
     assert out._prev == (*n.w, n.b)
-    assert out._args == (*n.w, n.b, *[1.0] * 5)
+    assert operands(out) == (*n.w, n.b, *[1.0] * 5)
 
 
 def test_a_leaky_relu_neuron_is_a_dot_node_plus_its_activation() -> None:

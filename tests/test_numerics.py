@@ -201,8 +201,16 @@ def _rules(op: Op, row: Sequence[float], g: float) -> list[float]:
 
 def _check_linear_in_g(op: Op, row: Sequence[float]) -> None:
     unit = _rules(op, row, 1.0)
-    assert all(math.isnan(d) for d in _rules(op, row, NAN)), (row, _rules(op, row, NAN))
-    assert not any(math.isfinite(d) for d in _rules(op, row, INF))
+    # A masked side (relu below 0, abs at 0, ...) passes exactly 0 whatever the seed,
+    # NaN and inf included, as PyTorch; every other derivative is the seed times it.
+    masked = [d == 0.0 for d in _rules(op, row, NAN)]
+    for seed in (NAN, INF, -INF, 0.0, -2.5):
+        got = _rules(op, row, seed)
+        assert all(d == 0.0 for d, m in zip(got, masked) if m), (row, seed, got)
+    assert all(u == 0.0 for u, m in zip(unit, masked) if m)
+    live = [not m for m in masked]
+    assert all(math.isnan(d) for d, k in zip(_rules(op, row, NAN), live) if k)
+    assert not any(math.isfinite(d) for d, k in zip(_rules(op, row, INF), live) if k)
     # a zero seed gives zero, except times an infinite derivative (0 * inf is NaN)
     assert all(d == 0.0 or not math.isfinite(u) for d, u in zip(_rules(op, row, 0.0), unit))
     for d, u in zip(_rules(op, row, -2.5), unit):
@@ -234,11 +242,60 @@ def test_kinks_and_constant_derivatives_still_scale_with_g(
     op = ops.OPS[name]
     assert _rules(op, row, 1.0) == unit
     _check_linear_in_g(op, row)
-    # compiled programs too: a NaN seed reaches every gradient
+    # compiled programs too: a NaN seed reaches every gradient but the masked ones
     leaves = [Value(v) for v in row]
     prog = compile(op(*leaves), [])
     prog.backward(gradient=NAN)
-    assert all(math.isnan(leaf.grad) for leaf in leaves)
+    masked = [d == 0.0 for d in _rules(op, row, NAN)]
+    assert all(leaf.grad == 0.0 if m else math.isnan(leaf.grad) for leaf, m in zip(leaves, masked))
+
+
+MASKED = [  # (op, operands, which gradients are masked): DESIGN's kink conventions
+    ("relu", (0.0,), [True]),
+    ("relu", (-1.0,), [True]),
+    ("abs", (0.0,), [True]),
+    ("leaky_relu", (-1.0, 0.0), [True, False]),  # a zero slope masks like relu
+    ("leaky_relu", (0.0, 0.0), [True, False]),
+    ("leaky_relu", (2.0, 0.1), [False, True]),  # d/dslope is 0 on the positive side
+    ("pow", (2.0, 0.0), [True, False]),  # x ** 0 does not depend on x
+    ("pow", (0.0, 2.0), [False, True]),  # 0 ** y is 0 near y = 2
+]
+
+
+@pytest.mark.parametrize(("name", "row", "masked"), MASKED)
+@pytest.mark.parametrize("seed", [INF, -INF, NAN, 1e308])
+def test_masked_sides_pass_exactly_zero_whatever_the_upstream(
+    name: str, row: tuple[float, ...], masked: list[bool], seed: float
+) -> None:
+    op = ops.OPS[name]
+    got = _rules(op, row, seed)
+    assert all(d == 0.0 for d, m in zip(got, masked) if m), got
+    leaves = [Value(v) for v in row]
+    op(*leaves).backward(seed)  # the engine, through whatever interpreter runs it
+    assert all(leaf.grad == 0.0 for leaf, m in zip(leaves, masked) if m)
+
+
+def test_an_infinite_gradient_behind_a_dead_relu_is_zero_as_in_pytorch() -> None:
+    # sqrt'(0) is inf; relu below 0 must pass 0, not inf * 0 = NaN (issue 19)
+    x = Value(-1.0)
+    x.relu().sqrt().backward()
+    assert x.grad == 0.0
+    y = Value(-1.0)
+    (y + y.relu().sqrt()).backward()
+    assert y.grad == 1.0
+    z = Value(0.0)
+    abs(z).sqrt().backward()
+    assert z.grad == 0.0
+
+
+def test_dead_relu_gradients_match_pytorch() -> None:
+    torch = pytest.importorskip("torch")
+    for x0 in (-1.0, 0.0):
+        t = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
+        (t + torch.sqrt(torch.relu(t))).backward()
+        x = Value(x0)
+        (x + x.relu().sqrt()).backward()
+        assert x.grad == float(t.grad), x0
 
 
 # --- logsumexp's higher derivatives against mpmath ----------------------------------------

@@ -80,7 +80,7 @@ def test_op_on_floats_equals_op_on_values(name: str, data: st.DataObject) -> Non
     assert type(plain) is float
     assert isinstance(recorded, Value)
     assert recorded.data == plain
-    assert recorded._fn is op
+    assert recorded._maker is op
 
 
 def test_gradcheck_catches_a_wrong_rule() -> None:
