@@ -24,8 +24,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autograd import Value, compile, custom_op, ops
-from autograd import fastpaths
+from autograd import Value, compile, custom_op, fastpaths, ops
 from autograd import trace as tr
 from autograd.engine import Op
 from autograd.testing import points, seeds
