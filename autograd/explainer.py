@@ -23,7 +23,7 @@ from typing import Any
 
 from autograd.engine import ManualRule, Value, backprop, operands, topological_order
 from autograd.opdef import Op
-from autograd.viz import _closest, _op_label, node_names
+from autograd.viz import closest, node_names, op_label
 
 __all__ = ["Explanation", "explain"]
 
@@ -227,7 +227,7 @@ def explain(root: Value, *, max_nodes: int = 300, lr: float | None = None) -> Ex
                 f"explain cannot show {names[v]} (op {v._op!r}): its rule was assigned by hand "
                 "(micrograd style), so its local derivatives are unknown; use @custom_op"
             )
-    shown = set(order) if len(order) <= max_nodes else _closest([root], max_nodes)
+    shown = set(order) if len(order) <= max_nodes else closest([root], max_nodes)
 
     # The story of the backward pass is recorded from the engine's own pass: at each
     # node's step, the gradients its rule passes on, added as the engine adds them.
@@ -379,7 +379,7 @@ def _layout(
                 "name": names[v],
                 "x": x,
                 "y": y,
-                "text": _op_label(v),
+                "text": op_label(v),
                 "title": f"{v._maker.name if v._maker else v._op} -> {names[v]}",
             }
         )

@@ -140,7 +140,7 @@ def draw_dot(
 
     order = _tape(roots)
     names = node_names(order)
-    kept = _closest(roots, max_nodes) if max_nodes is not None and len(order) > max_nodes else None
+    kept = closest(roots, max_nodes) if max_nodes is not None and len(order) > max_nodes else None
     hot_values = set(highlight) if highlight is not None else set()
     is_root = set(roots)
     # Record fields stack vertically when the graph runs left to right; braces turn them back.
@@ -154,16 +154,16 @@ def draw_dot(
         if kept is not None and v not in kept:
             continue
         vid = ids[v] = _unique(names[v], i, used)
-        fields = [_escape(names[v], "{}|<>"), f"data {v.data:.4g}"]
+        fields = [escape(names[v], "{}|<>"), f"data {v.data:.4g}"]
         if show_grad:
-            fields.append(f"grad {_grad(v):.4g}")
+            fields.append(f"grad {grad_of(v):.4g}")
         style = _ROOT if v in is_root else "" if v._prev else _LEAF
         hot = _HOT if v in hot_values else ""
-        lines.append(f"\t{vid} [label={_quote(record.format(' | '.join(fields)))}{style}{hot}]\n")
+        lines.append(f"\t{vid} [label={quote(record.format(' | '.join(fields)))}{style}{hot}]\n")
         head = vid
         if v._op:  # the op node sits between the operands and the result
             head = _unique(names[v] + "/op", i, used)
-            lines.append(f"\t{head} [label={_quote(_escape(_op_label(v)))}{_OP}{hot}]\n")
+            lines.append(f"\t{head} [label={quote(escape(op_label(v)))}{_OP}{hot}]\n")
         for child in v._prev:
             if child in ids:
                 edge_hot = f" [{_HOT_EDGE}]" if hot and child in hot_values else ""
@@ -178,7 +178,7 @@ def draw_dot(
         lines.append(f'\t{more} [label="… {hidden} more node{"s" * (hidden > 1)}"{_MORE}]\n')
         lines.extend(f"\t{more} -> {head} [style=dashed]\n" for head in hidden_operands)
 
-    return _digraph_class()(
+    return digraph_class()(
         format=format,
         graph_attr={"rankdir": rankdir},
         node_attr={"shape": "record", "fontsize": "11"},
@@ -197,7 +197,7 @@ def largest_gradient_path(root: Value) -> list[Value]:
     """
     path = [root]
     while path[-1]._prev:
-        path.append(max(path[-1]._prev, key=lambda v: abs(_grad(v))))
+        path.append(max(path[-1]._prev, key=lambda v: abs(grad_of(v))))
     return path
 
 
@@ -205,7 +205,7 @@ _SHOWN_ARGS = 8  # a variadic op's label lists at most this many entries
 _SHOWN_CONSTANTS = 3  # a dot's label writes out at most this many constant terms
 
 
-def _op_label(v: Value) -> str:
+def op_label(v: Value) -> str:
     """The op node's text: what the op computes, with its constant operands where they go.
 
     Operands that are Values arrive as edges; constants have no node of their
@@ -292,7 +292,7 @@ def _nary_label(op: str, args: Sequence[Any]) -> str:
     return f"{op} ({_terms(len(args))})"
 
 
-def _grad(v: Value) -> float:
+def grad_of(v: Value) -> float:
     return float(v.grad if isinstance(v.grad, float | int) else v.grad.data)
 
 
@@ -316,7 +316,7 @@ def _tape(roots: list[Value]) -> list[Value]:
     return list(order)
 
 
-def _closest(roots: list[Value], max_nodes: int) -> set[Value]:
+def closest(roots: list[Value], max_nodes: int) -> set[Value]:
     """The `max_nodes` Values nearest the roots, breadth first over the operands."""
     kept = set(roots[:max_nodes])
     queue = deque(roots)
@@ -333,23 +333,23 @@ def _unique(name: str, i: int, used: set[str]) -> str:
     while name in used:
         name = f"{name}#{i}"
     used.add(name)
-    return _quote(_escape(name))
+    return quote(escape(name))
 
 
-def _escape(text: str, specials: str = "") -> str:
+def escape(text: str, specials: str = "") -> str:
     """Backslash-escape backslashes and `specials` (record labels: the field syntax ``{}|<>``)."""
     for char in "\\" + specials:
         text = text.replace(char, "\\" + char)
     return text
 
 
-def _quote(text: str) -> str:
+def quote(text: str) -> str:
     """A DOT string literal; inside one, only the double quote is escaped."""
     return '"' + text.replace('"', '\\"') + '"'
 
 
 @functools.cache
-def _digraph_class() -> type[Any]:
+def digraph_class() -> type[Any]:
     """A `graphviz.Digraph` whose rendering explains how to install a missing `dot` program."""
     import graphviz
 

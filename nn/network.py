@@ -13,7 +13,7 @@ from autograd.engine import Value
 from autograd.neuron import weighted_sum
 
 # Private helpers of autograd.viz, shared so both drawings quote, escape and render alike.
-from autograd.viz import _digraph_class, _escape, _grad, _quote
+from autograd.viz import digraph_class, escape, grad_of, quote
 from nn.io import shown
 from nn.layers import MLP, Layer, Neuron
 
@@ -140,7 +140,7 @@ def draw_network(
     )
     if show_grad is None:
         show_grad = any(
-            _grad(p) != 0.0 for neurons in layers for n in neurons for p in n.parameters()
+            grad_of(p) != 0.0 for neurons in layers for n in neurons for p in n.parameters()
         )
     if labels is None:
         labels = len(edges) <= LABEL_EDGES_UP_TO
@@ -149,17 +149,17 @@ def draw_network(
     for c, (column, drawn) in enumerate(zip(columns, shown_columns, strict=True)):
         is_output = c == len(columns) - 1
         lines.extend(_unit_line(unit, show_grad, is_output) for unit in drawn)
-        ids = [_quote(unit.id) for unit in drawn]
+        ids = [quote(unit.id) for unit in drawn]
         hidden = len(column) - len(drawn)
         if hidden:
-            more = _quote(f"more{c}")
+            more = quote(f"more{c}")
             ids.append(more)
             what = "input" if c == 0 else "neuron"
             text = f"… {hidden} more {what}{'s' * (hidden > 1)}"
             tip = (
                 f"{hidden} {what}{'s' * (hidden > 1)} of this column, and their weights, not drawn"
             )
-            lines.append(f"\t{more} [label={_quote(text)} tooltip={_quote(tip)}{_MORE}]\n")
+            lines.append(f"\t{more} [label={quote(text)} tooltip={quote(tip)}{_MORE}]\n")
         # One column per layer, kept in order by invisible edges down the column.
         lines.extend([f"\tsubgraph column{c} {{\n", "\t\trank=same\n"])
         lines.extend(f"\t\t{a} -> {b} [style=invis]\n" for a, b in itertools.pairwise(ids))
@@ -175,7 +175,7 @@ def draw_network(
     for tail, head, k in edges:
         lines.append(_edge_line(tail, head, k, largest, widest, show_grad, labels))
 
-    return _digraph_class()(
+    return digraph_class()(
         format=format,
         graph_attr={
             "rankdir": rankdir,
@@ -187,7 +187,7 @@ def draw_network(
             "fontsize": "11",
             "labelloc": "b",
             "outputorder": "edgesfirst",  # the filled circles cover the edges behind them
-            "label": _escape(_legend(model, inputs)),  # graphviz quotes it
+            "label": escape(_legend(model, inputs)),  # graphviz quotes it
         },
         node_attr={"fontsize": "10", "width": "0.8", "margin": "0.02"},
         edge_attr={"arrowhead": "none"},
@@ -269,7 +269,7 @@ def _forward(columns: list[list[_Unit]], inputs: list[float | Value]) -> None:
 
 
 def _dashed(tail: str, head: str) -> str:
-    return f'\t{_quote(tail)} -> {_quote(head)} [style=dashed color="{ZERO}"]\n'
+    return f'\t{quote(tail)} -> {quote(head)} [style=dashed color="{ZERO}"]\n'
 
 
 def _weight(head: _Unit, k: int) -> Value:
@@ -286,15 +286,15 @@ def _unit_line(unit: _Unit, show_grad: bool, is_output: bool) -> str:
     if unit.neuron is None:
         text = [unit.id] if unit.out is None else [unit.id, _number(unit.out)]
         tip = [unit.id if unit.out is None else f"input {unit.id} = {unit.out!r}"]
-        return f"\t{_quote(unit.id)} [label={_text(text)} tooltip={_text(tip)}{_INPUT}]\n"
+        return f"\t{quote(unit.id)} [label={_text(text)} tooltip={_text(tip)}{_INPUT}]\n"
     b = unit.neuron.b
     text = [unit.neuron.act, f"b {_number(b.data)}"]
     tip = [
         f"{unit.id}: {unit.neuron.act}(w · x + b), {len(unit.neuron.w)} inputs",
-        f"bias b = {b.data!r}, grad {_grad(b)!r}",
+        f"bias b = {b.data!r}, grad {grad_of(b)!r}",
     ]
     if show_grad:
-        text.append(f"∇b {_number(_grad(b))}")
+        text.append(f"∇b {_number(grad_of(b))}")
     fill = _FILL_PLAIN
     if unit.out is not None:
         text.append(f"out {_number(unit.out)}")
@@ -303,7 +303,7 @@ def _unit_line(unit: _Unit, show_grad: bool, is_output: bool) -> str:
         tip.append(f"out = {unit.out!r}")
         fill = _FILL_POSITIVE if unit.out > 0 else _FILL_NEGATIVE if unit.out < 0 else _FILL_PLAIN
     style = f'{_NEURON} fillcolor="{fill}"{_OUTPUT if is_output else ""}'
-    return f"\t{_quote(unit.id)} [label={_text(text)} tooltip={_text(tip)}{style}]\n"
+    return f"\t{quote(unit.id)} [label={_text(text)} tooltip={_text(tip)}{style}]\n"
 
 
 def _edge_line(
@@ -311,7 +311,7 @@ def _edge_line(
 ) -> str:
     """The DOT statement of one weight's edge: colour by sign, pen width by magnitude."""
     w = _weight(head, k)
-    g = _grad(w)
+    g = grad_of(w)
     if not math.isfinite(w.data):  # a diverged weight: drawn grey and dashed at full width
         color, width, style = ZERO, widest, " style=dashed"
     else:
@@ -323,12 +323,12 @@ def _edge_line(
     if labels:
         text = [f"w {_number(w.data)}"] + ([f"∇ {_number(g)}"] if show_grad else [])
         attrs += f' label={_text(text)} fontsize=9 fontcolor="{color}"'
-    return f"\t{_quote(tail.id)} -> {_quote(head.id)} [{attrs}]\n"
+    return f"\t{quote(tail.id)} -> {quote(head.id)} [{attrs}]\n"
 
 
 def _text(lines: list[str]) -> str:
     """A quoted DOT label or tooltip of several lines (``\\n`` between them)."""
-    return _quote("\\n".join(_escape(line) for line in lines))
+    return quote("\\n".join(escape(line) for line in lines))
 
 
 _LEGEND_INPUTS = 4  # the caption lists at most this many entries of x
