@@ -668,7 +668,7 @@ def describe(args: Iterable[Any]) -> str:
 # The one import that goes back up: Value's operators dispatch into the op table,
 # which is built on this module (so it is imported last, when Value exists).
 from autograd import ops  # noqa: E402
-from autograd.opdef import Op, custom_op  # noqa: E402  (re-exported for `autograd.engine.Op`)
+from autograd.ops import Op, custom_op  # noqa: E402  (re-exported: `autograd.engine.Op`)
 
 __all__ = [
     "Constant",

@@ -27,7 +27,8 @@ from typing import Any
 
 from autograd import trace as _t
 from autograd.engine import Value
-from autograd.opdef import Op, custom_op
+from autograd.opdef import Op as Op
+from autograd.opdef import custom_op as custom_op
 from autograd.trace import eq, ne, where
 
 _INF = math.inf
