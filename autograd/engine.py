@@ -677,7 +677,7 @@ def _inlined_step(op: Op) -> Callable[[Value], None] | None:
     costs one call instead of one plus one per operand. Exactly the rules'
     results (the same traced code `op.float_vjps` runs). None if they do not trace.
     """
-    from autograd import trace
+    from autograd import emit, trace
 
     assert op.vjps is not None
     n = op.nargs
@@ -686,7 +686,7 @@ def _inlined_step(op: Op) -> Callable[[Value], None] | None:
     syms = [trace.Sym("var", name=p) for p in params]
     try:
         roots = [trace.trace(rule, syms) for rule in op.vjps]
-        em, texts = trace.emit(roots, {p: p for p in params}, "t_", numpy=False, strict=False)
+        em, texts = emit.emit(roots, {p: p for p in params}, "t_", numpy=False, strict=False)
     except trace.NotTraceable:
         return None
     helpers = sorted(em.used)
@@ -702,8 +702,8 @@ def _inlined_step(op: Op) -> Callable[[Value], None] | None:
         *[f"    {line}" for line in em.lines],
         *[f"    {v}.grad += {text}" for v, text in zip(vs, texts)],
     ]
-    namespace: dict[str, Any] = {h: trace.SCALAR_NAMES[h] for h in helpers}
-    exec(compile("\n".join(lines), f"<tapegrad {op.name} backward step>", "exec"), namespace)
+    namespace: dict[str, Any] = {h: emit.SCALAR_NAMES[h] for h in helpers}
+    emit.define("\n".join(lines), f"{op.name}_backward_step", namespace)
     made: Callable[[Value], None] = namespace["step"]
     return made
 

@@ -282,17 +282,17 @@ def entry(op: Op, swap: bool = False) -> Callable[..., Any]:
         generic = (lambda y, x: op._binary(x, y)) if swap else op._binary
     if op.nargs not in (1, 2) or op.float_forward is op.forward:
         return generic
-    from autograd import trace
+    from autograd import emit, trace
 
     n = op.nargs
     xs = [f"x{k}" for k in range(n)]
     try:
         root = trace.trace(op.forward, [trace.Sym("var", name=x) for x in xs])
-        em, (text,) = trace.emit([root], {x: x for x in xs}, "t_", numpy=False, strict=True)
+        em, (text,) = emit.emit([root], {x: x for x in xs}, "t_", numpy=False, strict=True)
     except trace.NotTraceable:
         return generic
     helpers = sorted(em.used)
-    if any(h not in trace.SCALAR_NAMES for h in helpers):
+    if any(h not in emit.SCALAR_NAMES for h in helpers):
         return generic
     names = ["x", "y"][:n]
     params = names[::-1] if swap else names
@@ -326,10 +326,10 @@ def entry(op: Op, swap: bool = False) -> Callable[..., Any]:
         "    out._n = tick()",
         "    return out",
     ]
-    namespace: dict[str, Any] = {h: trace.SCALAR_NAMES[h] for h in helpers}
+    namespace: dict[str, Any] = {h: emit.SCALAR_NAMES[h] for h in helpers}
     namespace.update(op=op, Value=Value, as_float=as_float, mode=_mode.get, new=_new, tick=_tick)
     source = "\n".join(lines)
-    exec(compile(source, f"<tapegrad {op.name} entry>", "exec"), namespace)
+    emit.define(source, f"{op.name}_entry", namespace)
     made: Callable[..., Any] = namespace[f"{op.name}_entry"]
     return made
 
