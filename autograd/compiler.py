@@ -855,8 +855,10 @@ class _Writer:
         assigned: set[int] = set()
 
         def add(target: int, expr: Expr) -> None:
+            # `g + a if c else b` would be `(g + a) if c else b`: the sum is built with
+            # the contribution's precedence, never pasted (issue 19).
             if target in assigned:
-                lines.append(f"g{target} = g{target} + {expr.text}")
+                lines.append(f"g{target} = {binary(atom(f'g{target}'), '+', expr).text}")
             else:
                 assigned.add(target)
                 lines.append(f"g{target} = {expr.text}")
