@@ -16,13 +16,8 @@ from autograd import _clash  # first: is `nn` tapegrad's too? (README "Import na
 
 _clash.check()
 
-# The reference engine (engine.py, ops.py) runs alone with TAPEGRAD_REFERENCE=1;
-# otherwise the generated fast paths, checked against it by the tests, go over it.
-from autograd import (
-    fastpaths,
-    ops,
-)
-from autograd.engine import (  # first: engine.py loads the op table (ops.py) last
+# engine.py first: it defines Value, then loads the op table (ops.py) built on it.
+from autograd.engine import (
     Value,
     detect_anomaly,
     enable_grad,
@@ -30,10 +25,15 @@ from autograd.engine import (  # first: engine.py loads the op table (ops.py) la
     no_grad,
     topological_order,
 )
+
+# isort: split
+from autograd import fastpaths, ops
 from autograd.functional import grad, hessian, value_and_grad
 from autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from autograd.opdef import Op, custom_op
 
+# The reference engine (engine.py, ops.py) runs alone with TAPEGRAD_REFERENCE=1;
+# otherwise the generated fast paths, checked against it by the tests, go over it.
 if not fastpaths.REFERENCE_ONLY:
     fastpaths.install()
 

@@ -52,19 +52,17 @@ does not apply to compiled programs.
 
 from __future__ import annotations
 
-import builtins
 import contextlib
-import itertools
-import linecache
+import functools
 import re
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from autograd import engine, ops
+from autograd import emit, engine, ops
 from autograd import trace as _trace
+from autograd.emit import Expr, atom, binary, call, constant
 from autograd.engine import ManualRule, Value, as_float, is_constant, operands, topological_order
 from autograd.opdef import Op, relabel
 from autograd.trace import NotTraceable, Sym
@@ -83,7 +81,7 @@ _BOUND = "__bound__"
 
 #: Helpers of the generated code: the tracer's float functions, and pow's own forward
 #: (which raises pow's errors where Python's ** would not: a negative base's root).
-_HELPERS: dict[str, Any] = {**_trace.SCALAR_NAMES, "pow_fwd": ops.pow.forward}
+_HELPERS: dict[str, Any] = {**emit.SCALAR_NAMES, "pow_fwd": ops.pow.forward}
 
 
 # --- traced ops -----------------------------------------------------------------------
@@ -485,7 +483,7 @@ class _Writer:
         return f"x{k}" if k is not None else f"v{i}"
 
     def ref(self, a: Any) -> str:
-        return self.val(self.t.index[a]) if isinstance(a, Value) else _trace.literal(a)
+        return self.val(self.t.index[a]) if isinstance(a, Value) else emit.literal(a)
 
     def bind(self, obj: Any, stem: str) -> str:
         """A local name in the generated code for a Python object (a custom op's function)."""
@@ -519,15 +517,17 @@ class _Writer:
             out |= {"g", "ans"}
         return out
 
-    def _emitter(self, i: int, args: Sequence[Any], strict: bool) -> _trace.Emitter:
+    def _emitter(self, i: int, args: Sequence[Any], strict: bool) -> emit.Emitter:
         """An emitter writing placeholders (`{a0}`, `{g}`, `{T}`): its text is a template.
 
         A template is written once per op, operand pattern and batch layout, and
         filled in for each node of that kind (`_fill`): compile time stays linear.
+        The placeholders stand for names, so a filled-in expression keeps the
+        template's precedence (`Expr.fill`).
         """
         names = {f"a{k}": f"{{a{k}}}" for k, a in enumerate(args) if isinstance(a, Value)}
         names["g"], names["ans"] = "{g}", "{ans}"
-        return _trace.Emitter(
+        return emit.Emitter(
             names,
             "{T}",
             numpy=self.vec(i),
@@ -580,16 +580,16 @@ class _Writer:
             em = self._emitter(i, args, strict=True)
             root = em.canon(plan.forward)
             em.count(root)
-            text = em.expr(root)
+            expr = em.expression(root)
             if self.vec(i) and not em.is_batched(root):
-                text = f"np.full(n, {text})"
-            template = self._templates[key] = [*em.lines, f"{name_t} = {text}"]
+                expr = call("np.full", atom("n"), expr)
+            template = self._templates[key] = [*em.lines, f"{name_t} = {expr.text}"]
         fill = self._fill(i, args, strict=True)
         lines = [line.format_map(fill) for line in template]
         lines[-1] += comment
         return lines
 
-    def grads(self, i: int) -> tuple[list[str], list[tuple[int, str]]]:
+    def grads(self, i: int) -> tuple[list[str], list[tuple[int, Expr]]]:
         """Statements to run first, and node i's contributions to its operands' gradients.
 
         A contribution from an array node to an operand that is not an array (a
@@ -603,7 +603,7 @@ class _Writer:
         plan = t.plans.get(op, args)
         wanted = [k for k, a in enumerate(args) if isinstance(a, Value) and t.needs[t.index[a]]]
         pre: list[str] = []
-        out: list[tuple[int, str]] = []
+        out: list[tuple[int, Expr]] = []
         slow = [k for k in wanted if not plan.traced_rules[k]]
         if slow:
             assert not self.vec(i), "the numpy variant refuses ops that do not trace"
@@ -612,11 +612,11 @@ class _Writer:
                 assert op.vjp_all is not None
                 rule = self.bind(op.vjp_all, f"{op.name}_vjp")
                 pre.append(f"d{i} = tuple({rule}({call_args}))")
-                return pre, [(k, f"d{i}[{k}]") for k in wanted]
+                return pre, [(k, atom(f"d{i}[{k}]")) for k in wanted]
             assert op.vjps is not None
             for k in slow:
                 rule = self.bind(op.vjps[k], f"{op.name}_vjp{k}")
-                out.append((k, f"{rule}({call_args})"))
+                out.append((k, atom(f"{rule}({call_args})")))
             wanted = [k for k in wanted if plan.traced_rules[k]]
         layout = tuple(self.vec(t.index[args[k]]) for k in wanted)
         batched = frozenset(self._batched_names(i, args))
@@ -626,12 +626,12 @@ class _Writer:
             template = self._templates[key] = self._grads_template(i, args, plan, wanted, layout)
         lines, texts = template
         fill = self._fill(i, args, strict=False)
-        out += [(k, text.format_map(fill)) for k, text in zip(wanted, texts)]
+        out += [(k, expr.fill(fill)) for k, expr in zip(wanted, texts)]
         return [*pre, *[line.format_map(fill) for line in lines]], out
 
     def _grads_template(
         self, i: int, args: Sequence[Any], plan: _Plan, wanted: list[int], layout: tuple[bool, ...]
-    ) -> tuple[list[str], list[str]]:
+    ) -> tuple[list[str], list[Expr]]:
         """The code of node i's traced contributions, as templates (see `_emitter`).
 
         A part of a rule that the forward already computed into a local (a
@@ -660,26 +660,26 @@ class _Writer:
             shapes.append((how, root))
         for _, root in shapes:
             em.count(root)
-        texts = []
+        exprs = []
         for how, root in shapes:
-            text = em.expr(root)
+            expr = em.expression(root)
             if how == "g":
-                text = "{g}.sum()"
+                expr = atom("{g}.sum()")
             elif how == "g @":
-                text = f"{{g}} @ {_atom(text)}"
+                expr = binary(atom("{g}"), "@", expr)
             elif how == "g sum *":
-                text = f"{{g}}.sum() * {_atom(text)}"
+                expr = binary(atom("{g}.sum()"), "*", expr)
             elif how == "sum":
-                text = f"np.sum({text})"
+                expr = call("np.sum", expr)
             elif how == "n *":
-                text = f"n * {_atom(text)}"
+                expr = binary(atom("n"), "*", expr)
             elif how == "full":
-                text = f"np.full(n, {text})"
-            texts.append(text)
-        return em.lines[start:], texts
+                expr = call("np.full", atom("n"), expr)
+            exprs.append(expr)
+        return em.lines[start:], exprs
 
     @staticmethod
-    def _reduction(em: _trace.Emitter, c: Any) -> tuple[str, Any]:
+    def _reduction(em: emit.Emitter, c: Any) -> tuple[str, Any]:
         """How a contribution from an array node is summed over the examples, and what to write.
 
         `g` sums to `g.sum()`, `g * x` to the dot product `g @ x` (or `g.sum() * x`
@@ -699,11 +699,11 @@ class _Writer:
 
     # layers: dot products sharing their inputs, as matrix products ---------------
 
-    def _weight(self, w: Any) -> str:
+    def _weight(self, w: Any) -> Expr:
         """A weight of a layer in the generated code: its parameter's live value, or a number."""
         if isinstance(w, Value):
-            return f"p{self.t.param_pos[self.t.index[w]]}.data"
-        return _trace.literal(w)
+            return atom(f"p{self.t.param_pos[self.t.index[w]]}.data")
+        return constant(w)
 
     def _layer_forward(self, layer: _Layer, i: int, comment: str) -> list[str]:
         lines: list[str] = []
@@ -716,21 +716,24 @@ class _Writer:
                 cols = ", ".join(self.ref(x) for x in layer.inputs)
                 lines.append(f"X{L} = np.stack(({cols},), axis=1)")
             lines.append(f"W{L} = {self._matrix(layer.weights, f'W{L}')}")
-            z = f"X{L} @ W{L}.T"
+            z = binary(atom(f"X{L}"), "@", atom(f"W{L}.T"))
             if layer.constants:
                 if len(layer.constants) == 1 and layer.constants[0] == 1.0:
                     lines.append(f"B{L} = {self._matrix(layer.extra_weights, f'B{L}')}[:, 0]")
                 else:
                     terms = [
-                        " + ".join(
-                            f"{self._weight(w)} * {_trace.literal(c)}"
-                            for w, c in zip(ws, layer.constants)
-                        )
+                        functools.reduce(
+                            lambda a, b: binary(a, "+", b),
+                            [
+                                binary(self._weight(w), "*", constant(c))
+                                for w, c in zip(ws, layer.constants)
+                            ],
+                        ).text
                         for ws in layer.extra_weights
                     ]
                     lines.append(f"B{L} = np.array(({', '.join(terms)},))")
-                z += f" + B{L}"
-            lines.append(f"Z{L} = {z}")
+                z = binary(z, "+", atom(f"B{L}"))
+            lines.append(f"Z{L} = {z.text}")
             if layer.inner is not None or layer.next is not None:
                 lines += self._activation(layer, forward=True)
         if layer.next is not None:  # H goes to the next layer whole: no columns
@@ -753,7 +756,7 @@ class _Writer:
         plan = t.plans.get(op, args)
         k = layer.act_position
         names = {f"a{k}": f"Z{L}", "ans": f"H{L}", "g": g}
-        em = _trace.Emitter(
+        em = emit.Emitter(
             names,
             f"h{layer.id}_" if forward else f"r{layer.id}_",
             numpy=True,
@@ -762,8 +765,8 @@ class _Writer:
         )
         root = em.canon(plan.forward if forward else plan.rules[k])
         em.count(root)
-        text = em.expr(root)
-        return [*em.lines, f"{'H' if forward else 'G'}{L} = {text}"]
+        expr = em.expression(root)
+        return [*em.lines, f"{'H' if forward else 'G'}{L} = {expr.text}"]
 
     def _matrix(self, rows: list[list[Any]], stem: str) -> str:
         """Source of the matrix of a layer's weights, read live from the parameters."""
@@ -775,12 +778,14 @@ class _Writer:
                 # read by this matrix only: backward adds the gradients in one loop
                 self._bulk_names[(int(stem[2:]), stem[0])] = values
             return f"np.array([w.data for w in {values}]).reshape({len(rows)}, {len(rows[0])})"
-        body = ", ".join("(" + "".join(f"{self._weight(w)}, " for w in ws) + ")" for ws in rows)
+        body = ", ".join(
+            "(" + "".join(f"{self._weight(w).text}, " for w in ws) + ")" for ws in rows
+        )
         return f"np.array(({body},))"
 
     def _layer_backward(
         self, layer: _Layer, assigned: set[int]
-    ) -> tuple[list[str], list[tuple[int, str]]]:
+    ) -> tuple[list[str], list[tuple[int, Expr]]]:
         """Statements, then (node, contribution) pairs: the layer's backward as matrix products.
 
         With G the examples' gradients of the layer's nodes, the weights get the
@@ -801,7 +806,7 @@ class _Writer:
             lines += self._activation(layer, forward=False, g=g)  # through the activation
         else:
             lines.append(f"G{L} = {g}")
-        out: list[tuple[int, str]] = []
+        out: list[tuple[int, Expr]] = []
         bulk = self._bulk_names.get((layer.id, "W"))
         if bulk is not None:  # each weight's gradient is one entry: added in one loop
             lines.append(f"D{L} = (G{L}.T @ X{L}).ravel().tolist()")
@@ -811,7 +816,7 @@ class _Writer:
             lines.append(f"D{L} = (G{L}.T @ X{L}).tolist()")
             for j, ws in enumerate(layer.weights):
                 out += [
-                    (t.index[w], f"D{L}[{j}][{k}]")
+                    (t.index[w], atom(f"D{L}[{j}][{k}]"))
                     for k, w in enumerate(ws)
                     if isinstance(w, Value)
                 ]
@@ -825,15 +830,17 @@ class _Writer:
             for j, ws in enumerate(layer.extra_weights):
                 for w, c in zip(ws, layer.constants):
                     if isinstance(w, Value):
-                        scale = "" if c == 1.0 else f" * {_trace.literal(c)}"
-                        out.append((t.index[w], f"S{L}[{j}]{scale}"))
+                        share = atom(f"S{L}[{j}]")
+                        out.append(
+                            (t.index[w], share if c == 1.0 else binary(share, "*", constant(c)))
+                        )
         wanted = [k for k, x in enumerate(layer.inputs) if t.needs[t.index[x]]]
         if wanted:
             lines.append(f"E{L} = G{L} @ W{L}")
             if layer.source is not None:  # the source layer reads E as a whole
                 self._e_ready.add(layer.source.id)
             else:
-                out += [(t.index[layer.inputs[k]], f"E{L}[:, {k}]") for k in wanted]
+                out += [(t.index[layer.inputs[k]], atom(f"E{L}[:, {k}]")) for k in wanted]
         return lines, out
 
     # whole functions ----------------------------------------------------------
@@ -849,16 +856,18 @@ class _Writer:
         lines: list[str] = []
         assigned: set[int] = set()
 
-        def add(target: int, expr: str) -> None:
+        def add(target: int, expr: Expr) -> None:
+            # `g + a if c else b` would be `(g + a) if c else b`: the sum is built with
+            # the contribution's precedence, never pasted (issue 19).
             if target in assigned:
-                lines.append(f"g{target} = g{target} + {expr}")
+                lines.append(f"g{target} = {binary(atom(f'g{target}'), '+', expr).text}")
             else:
                 assigned.add(target)
-                lines.append(f"g{target} = {expr}")
+                lines.append(f"g{target} = {expr.text}")
 
         for k, o in enumerate(t.outputs):
             if t.needs[o]:
-                add(o, f"s{k}")
+                add(o, atom(f"s{k}"))
         for i in reversed(range(len(t.nodes))):
             if i in self.fused_acts:
                 continue  # its layer applies the activation's rule to the whole matrix
@@ -882,8 +891,8 @@ class _Writer:
                 add(t.index[args[k]], expr)
         for k, i in enumerate(t.params):
             if i in assigned:
-                d = f"float(g{i})" if self.vector else f"g{i}"
-                lines.append(f"p{k}.grad += {d}")
+                d = call("float", atom(f"g{i}")) if self.vector else atom(f"g{i}")
+                lines.append(f"p{k}.grad += {d.text}")
         return lines + self._bulk
 
     def source(self) -> str:
@@ -965,11 +974,6 @@ class _Writer:
         return lines
 
 
-def _atom(text: str) -> str:
-    """text as an operand of a binary operator: parenthesised unless it is a name or a number."""
-    return text if re.fullmatch(r"[\w.]+|\([^()]*\)", text) else f"({text})"
-
-
 def _indent(lines: Sequence[str], depth: int = 1) -> list[str]:
     pad = "    " * depth
     return [pad + line if line else line for line in lines]
@@ -980,21 +984,15 @@ def _tuple(names: Sequence[str]) -> str:
     return f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
 
 
-_counter = itertools.count()
-
-
 def _load(
     owner: object, source: str, helpers: dict[str, Any], params: list[Value]
 ) -> tuple[Any, Any]:
-    """Compile the generated module once and build its two functions."""
-    filename = f"<tapegrad program {next(_counter)}>"
-    # Registered with linecache so tracebacks through generated code show its
-    # lines, for as long as the program that owns the code lives.
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    weakref.finalize(owner, linecache.cache.pop, filename, None)
-    code = builtins.compile(source, filename, "exec")
-    namespace: dict[str, Any] = {}
-    exec(code, namespace)
+    """Compile the generated module once and build its two functions.
+
+    Its source is registered with linecache (tracebacks through generated code
+    show its lines) for as long as the program that owns the code lives.
+    """
+    namespace = emit.define(source, "program", {}, owner=owner)
     functions: tuple[Any, Any] = namespace["build"](params, helpers)
     return functions
 

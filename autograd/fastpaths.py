@@ -22,16 +22,14 @@ generated function's source is registered with `linecache`, so tracebacks,
 from __future__ import annotations
 
 import builtins
-import linecache
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from itertools import count
 from operator import mul
 from typing import Any
 
-from autograd import engine, neuron, opdef, ops, trace
+from autograd import emit, engine, neuron, opdef, ops, trace
 from autograd.engine import (
     ANOMALY,
     Constant,
@@ -48,7 +46,6 @@ from autograd.opdef import Op
 __all__ = [
     "REFERENCE_ONLY",
     "build",
-    "define",
     "entry",
     "fast_pass",
     "float_step",
@@ -62,21 +59,6 @@ __all__ = [
 REFERENCE_ONLY = os.environ.get("TAPEGRAD_REFERENCE", "") not in ("", "0")
 
 _new = object.__new__
-_serial = count(1)
-
-
-def define(source: str, name: str, namespace: dict[str, Any]) -> Any:
-    """Compile and run generated `source`, registered with linecache; return `namespace[name]`.
-
-    The file name is unique (`<tapegrad-generated mul_entry #7>`), and the
-    source stays in `linecache` for the life of the process (a None mtime
-    keeps `linecache.checkcache` from dropping it), as `dataclasses` does.
-    """
-    filename = f"<tapegrad-generated {name} #{next(_serial)}>"
-    lines = [line + "\n" for line in source.splitlines()]
-    linecache.cache[filename] = (len(source), None, lines, filename)
-    exec(builtins.compile(source, filename, "exec"), namespace)
-    return namespace[name]
 
 
 # --- the forward: Value's operators with the op's forward written in ---------------------
@@ -99,11 +81,11 @@ def entry(op: Op, swap: bool = False) -> Callable[..., Any] | None:
     xs = [f"x{k}" for k in range(n)]
     try:
         root = trace.trace(op.forward, [trace.Sym("var", name=x) for x in xs])
-        em, (text,) = trace.emit([root], {x: x for x in xs}, "t_", numpy=False, strict=True)
+        em, (text,) = emit.emit([root], {x: x for x in xs}, "t_", numpy=False, strict=True)
     except trace.NotTraceable:
         return None
     helpers = sorted(em.used)
-    if any(h not in trace.SCALAR_NAMES for h in helpers):
+    if any(h not in emit.SCALAR_NAMES for h in helpers):
         return None
     names = ["x", "y"][:n]
     params = names[::-1] if swap else names
@@ -139,7 +121,7 @@ def entry(op: Op, swap: bool = False) -> Callable[..., Any] | None:
         "    out._seq = tick()",
         "    return out",
     ]
-    namespace: dict[str, Any] = {h: trace.SCALAR_NAMES[h] for h in helpers}
+    namespace: dict[str, Any] = {h: emit.SCALAR_NAMES[h] for h in helpers}
     namespace.update(
         op=op,
         Value=Value,
@@ -149,7 +131,7 @@ def entry(op: Op, swap: bool = False) -> Callable[..., Any] | None:
         new=_new,
         tick=tick,
     )
-    made: Callable[..., Any] = define("\n".join(lines), name, namespace)
+    made: Callable[..., Any] = emit.define("\n".join(lines), name, namespace)[name]
     return made
 
 
@@ -226,7 +208,7 @@ def inlined_step(op: Op) -> Callable[[Value], None] | None:
     syms = [trace.Sym("var", name=p) for p in params]
     try:
         roots = [trace.trace(rule, syms) for rule in op.vjps]
-        em, texts = trace.emit(roots, {p: p for p in params}, "t_", numpy=False, strict=False)
+        em, texts = emit.emit(roots, {p: p for p in params}, "t_", numpy=False, strict=False)
     except trace.NotTraceable:
         return None
     helpers = sorted(em.used)
@@ -243,8 +225,8 @@ def inlined_step(op: Op) -> Callable[[Value], None] | None:
         *[f"    {line}" for line in em.lines],
         *[f"    {v}.grad += {text}" for v, text in zip(vs, texts)],
     ]
-    namespace: dict[str, Any] = {h: trace.SCALAR_NAMES[h] for h in helpers}
-    made: Callable[[Value], None] = define("\n".join(lines), name, namespace)
+    namespace: dict[str, Any] = {h: emit.SCALAR_NAMES[h] for h in helpers}
+    made: Callable[[Value], None] = emit.define("\n".join(lines), name, namespace)[name]
     return made
 
 

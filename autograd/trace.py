@@ -1,4 +1,4 @@
-"""Primitives for floats, Values, numpy arrays and symbols; the symbolic tracer and its emitters.
+"""Primitives for floats, Values, numpy arrays and symbols; the symbolic tracer.
 
 Every op's forward and derivative rules in `autograd/ops.py` are written once,
 branch-free, with the primitives here (`exp`, `log`, `where`, `eq`, ...) and
@@ -10,8 +10,9 @@ Python's operators. The same function body then runs under four interpreters:
   of the same name (`exp(v)` is `ops.exp(v)`), so higher orders come for free;
 - numpy arrays: elementwise (`where` is `np.where`);
 - symbols (`Sym`): called with symbols, a rule returns the expression it
-  computes, which `autograd.compiler` writes out as straight Python source on
-  floats (`where` becomes a conditional expression) or on numpy arrays.
+  computes, which `autograd/emit.py` writes out as straight Python source on
+  floats (`where` becomes a conditional expression) or on numpy arrays, for
+  `autograd.compiler` and the engine's fast paths.
 
 A function that cannot be traced (a Python `if` on a value, `math.*`,
 `float(x)`, `==` on a symbol) raises `NotTraceable` while tracing; the
@@ -48,12 +49,10 @@ __all__ = [
     "Sym",
     "apply_foreign",
     "cos",
-    "emit",
     "eq",
     "exp",
     "fpow",
     "fsum",
-    "function",
     "lift",
     "log",
     "log1p",
@@ -533,353 +532,7 @@ def trace_all(fn: Callable[..., Any], args: Sequence[Any], n: int) -> list[Any]:
     return [_result(o) for o in out]
 
 
-# --- emitting Python source ----------------------------------------------------------
-
-# Python's operator precedence, lowest first (the levels of the language reference).
-_COND, _OR, _AND, _NOT, _CMP, _BITAND, _SUM, _PROD, _UNARY, _POW, _ATOM = (
-    1,
-    2,
-    3,
-    4,
-    5,
-    8,
-    10,
-    11,
-    12,
-    13,
-    14,
-)
-
-_INFIX = {
-    "add": (" + ", _SUM),
-    "sub": (" - ", _SUM),
-    "mul": (" * ", _PROD),
-    "div": (" / ", _PROD),
-    "lt": (" < ", _CMP),
-    "le": (" <= ", _CMP),
-    "gt": (" > ", _CMP),
-    "ge": (" >= ", _CMP),
-    "eq": (" == ", _CMP),
-    "ne": (" != ", _CMP),
-}
-
-_CALLS = {"exp", "log", "log1p", "sqrt", "sin", "cos", "tanh", "abs"}
-
-#: Names the scalar source may use, and what they are bound to.
-SCALAR_NAMES: dict[str, Any] = {
-    "exp": math.exp,
-    "log": math.log,
-    "log1p": math.log1p,
-    "sqrt": math.sqrt,
-    "sin": math.sin,
-    "cos": math.cos,
-    "tanh": math.tanh,
-    "abs": builtins.abs,
-    "fsum": math.fsum,
-    "np_fsum": np_fsum,
-    "fpow": fpow,
-    "inf": _INF,
-    "nan": math.nan,
-}
-
-#: How deep one expression may nest before a part goes into a local of its own
-#: (Python's compiler recurses on nesting; a sum of thousands of terms would overflow it).
-MAX_DEPTH = 32
-
-
-def literal(c: float) -> str:
-    """Python source for a float constant, parenthesised when negative so it binds tightly."""
-    if math.isnan(c):
-        return "nan"
-    if math.isinf(c):
-        return "inf" if c > 0 else "(-inf)"
-    text = repr(float(c))
-    return f"({text})" if text.startswith("-") else text
-
-
-class Emitter:
-    """Writes symbols out as Python source: on floats (`numpy=False`) or on numpy arrays.
-
-    `names` maps a 'var' symbol's name to the source text standing for it.
-    Shared sub-expressions (structurally equal ones too) get a local of their
-    own, named from `temp` and a counter, in `lines`.
-
-    Args:
-        names: source text of each variable.
-        temp: the prefix of this emitter's locals.
-        numpy: write numpy functions (`np.exp`, `np.where`) instead of `math`.
-        strict: write a forward pass (`pow` as `pow_fwd`, which raises the
-            op's errors) rather than a derivative (`fpow`, total).
-        batched: for numpy: the variables that hold arrays.
-    """
-
-    def __init__(
-        self,
-        names: dict[str, str],
-        temp: str,
-        *,
-        numpy: bool = False,
-        strict: bool = False,
-        batched: set[str] | frozenset[str] = frozenset(),
-    ) -> None:
-        self.names = names
-        self.temp = temp
-        self.numpy = numpy
-        self.strict = strict
-        self.batched = batched
-        self.lines: list[str] = []
-        self.used: set[str] = set()  # helper names the source refers to
-        self._canon: dict[tuple[Any, ...], Sym] = {}
-        self._key: dict[int, tuple[Any, ...]] = {}
-        self._uses: dict[int, int] = {}
-        self._done: dict[int, tuple[str, int, int]] = {}
-        self._keep: list[Any] = []  # symbols whose ids are keys above stay alive
-
-    # canonical form: structurally equal symbols become one --------------------
-
-    def canon(self, s: Any) -> Any:
-        """s with every sub-expression replaced by its first structurally equal one."""
-        if not isinstance(s, Sym):
-            return s
-        stack: list[tuple[Sym, bool]] = [(s, False)]
-        while stack:
-            node, ready = stack.pop()
-            if id(node) in self._key:
-                continue
-            if node.kind == "var":
-                key: tuple[Any, ...] = ("var", node.name)
-            else:
-                if not ready:
-                    stack.append((node, True))
-                    stack.extend((a, False) for a in node.args if isinstance(a, Sym))
-                    continue
-                key = (
-                    node.kind,
-                    *[
-                        ("s", id(self._canon[self._key[id(a)]]))
-                        if isinstance(a, Sym)
-                        else ("c", repr(a))
-                        for a in node.args
-                    ],
-                )
-            self._keep.append(node)
-            self._key[id(node)] = key
-            if key not in self._canon:
-                args = tuple(
-                    self._canon[self._key[id(a)]] if isinstance(a, Sym) else a for a in node.args
-                )
-                node_c = Sym(node.kind, args, node.name) if node.kind != "var" else node
-                self._keep.append(node_c)
-                self._canon[key] = node_c
-                self._key[id(node_c)] = key
-        return self._canon[self._key[id(s)]]
-
-    def count(self, s: Any) -> None:
-        """Count the uses of each node below the canonical symbol s (call once per root)."""
-        if not isinstance(s, Sym):
-            return
-        stack = [s]
-        while stack:
-            node = stack.pop()
-            n = self._uses.get(id(node), 0)
-            self._uses[id(node)] = n + 1
-            if n == 0:
-                stack.extend(a for a in node.args if isinstance(a, Sym))
-
-    # emission -------------------------------------------------------------------
-
-    def expr(self, s: Any) -> str:
-        """Source text for the canonical symbol s (counted first), with shared parts as locals."""
-        return self._emit(s)[0]
-
-    def known(self, s: Any, text: str) -> None:
-        """From now on, write the canonical symbol s as `text` (a local that holds its value)."""
-        if isinstance(s, Sym) and s.kind != "var":
-            self._done[id(s)] = (text, _ATOM, 0)
-
-    def is_batched(self, s: Any) -> bool:
-        """Whether s depends on a batched variable (it is an array in numpy mode)."""
-        if not isinstance(s, Sym):
-            return False
-        stack, seen = [s], set()
-        while stack:
-            node = stack.pop()
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            if node.kind == "var" and node.name in self.batched:
-                return True
-            stack.extend(a for a in node.args if isinstance(a, Sym))
-        return False
-
-    def _emit(self, s: Any) -> tuple[str, int, int]:
-        """(text, precedence, nesting depth) of s."""
-        if not isinstance(s, Sym):
-            text = literal(s)
-            if text in ("inf", "nan", "(-inf)"):
-                self.used.add(text.strip("(-)"))
-            return text, _ATOM, 0
-        if s.kind == "var":
-            return self.names[s.name], _ATOM, 0
-        done = self._done.get(id(s))
-        if done is not None:
-            return done
-        # children first, iteratively (deep chains of sums must not recurse)
-        stack = [(s, False)]
-        while stack:
-            node, ready = stack.pop()
-            if id(node) in self._done:
-                continue
-            kids = [a for a in node.args if isinstance(a, Sym) and a.kind != "var"]
-            if not ready:
-                stack.append((node, True))
-                stack.extend((a, False) for a in kids if id(a) not in self._done)
-                continue
-            text, prec, depth = self._node(node, [self._emit_done(a) for a in node.args])
-            if self._uses.get(id(node), 1) > 1 or depth >= MAX_DEPTH:
-                name = f"{self.temp}{len(self.lines)}"
-                self.lines.append(f"{name} = {text}")
-                text, prec, depth = name, _ATOM, 0
-            self._done[id(node)] = (text, prec, depth)
-        return self._done[id(s)]
-
-    def _emit_done(self, a: Any) -> tuple[str, int, int]:
-        if not isinstance(a, Sym) or a.kind == "var":
-            return self._emit(a)
-        return self._done[id(a)]
-
-    def _node(self, s: Sym, parts: list[tuple[str, int, int]]) -> tuple[str, int, int]:
-        k = s.kind
-        depth = 1 + max((p[2] for p in parts), default=0)
-
-        def at(i: int, level: int) -> str:
-            text, prec, _ = parts[i]
-            return text if prec >= level else f"({text})"
-
-        if k in _INFIX:
-            op, prec = _INFIX[k]
-            if prec == _CMP:  # never chain comparisons: a < b < c means something else
-                return f"{at(0, _BITAND)}{op}{at(1, _BITAND)}", _CMP, depth
-            return f"{at(0, prec)}{op}{at(1, prec + 1)}", prec, depth
-        if k == "neg":
-            return f"-{at(0, _UNARY)}", _UNARY, depth
-        if k in _CALLS:
-            name = f"np.{k}" if self.numpy else k
-            self.used.add("np" if self.numpy else k)
-            return f"{name}({parts[0][0]})", _ATOM, depth
-        if k == "pow":
-            return self._pow(s, parts, depth)
-        if k == "fsum":
-            terms = ", ".join(p[0] for p in parts)
-            if self.numpy:
-                self.used.add("np_fsum")
-                return f"np_fsum({terms})", _ATOM, depth
-            self.used.add("fsum")
-            return f"fsum(({terms},))", _ATOM, depth
-        if k == "where":
-            if self.numpy:
-                self.used.add("np")
-                return f"np.where({parts[0][0]}, {parts[1][0]}, {parts[2][0]})", _ATOM, depth
-            return f"{at(1, _OR)} if {at(0, _OR)} else {at(2, _COND)}", _COND, depth
-        if k in ("and", "or"):
-            if self.numpy:
-                self.used.add("np")
-                return f"np.logical_{k}({parts[0][0]}, {parts[1][0]})", _ATOM, depth
-            prec = _AND if k == "and" else _OR
-            return f"{at(0, prec)} {k} {at(1, prec + 1)}", prec, depth
-        if k == "not":
-            if self.numpy:
-                self.used.add("np")
-                return f"np.logical_not({parts[0][0]})", _ATOM, depth
-            return f"not {at(0, _NOT)}", _NOT, depth
-        raise ValueError(f"cannot emit a symbol of kind {k!r}")  # pragma: no cover
-
-    def _pow(self, s: Sym, parts: list[tuple[str, int, int]], depth: int) -> tuple[str, int, int]:
-        x, y = s.args
-        if self.numpy:
-            self.used.add("np")
-            return f"np.power({parts[0][0]}, {parts[1][0]})", _ATOM, depth
-        if self.strict:
-            # Python's ** is the op itself for an integer exponent (never complex; it
-            # raises where the op does) and for a positive constant base.
-            if (not isinstance(y, Sym) and float(y).is_integer()) or (
-                not isinstance(x, Sym) and x > 0.0
-            ):
-                a = parts[0][0] if parts[0][1] >= _ATOM else f"({parts[0][0]})"
-                b = parts[1][0] if parts[1][1] >= _ATOM else f"({parts[1][0]})"
-                return f"{a} ** {b}", _POW, depth
-            self.used.add("pow_fwd")
-            return f"pow_fwd({parts[0][0]}, {parts[1][0]})", _ATOM, depth
-        self.used.add("fpow")
-        return f"fpow({parts[0][0]}, {parts[1][0]})", _ATOM, depth
-
-
-def emit(
-    roots: Sequence[Any], names: dict[str, str], temp: str, **kw: Any
-) -> tuple[Emitter, list[str]]:
-    """Source text of each root symbol (or constant), with an `Emitter`'s locals in `.lines`."""
-    em = Emitter(names, temp, **kw)
-    canon = [em.canon(r) for r in roots]
-    for c in canon:
-        em.count(c)
-    return em, [em.expr(c) for c in canon]
-
-
 # --- straight float functions for the eager engine -------------------------------------
-
-
-def function(
-    fn: Callable[..., Any],
-    n: int,
-    *,
-    rule: bool = False,
-    variadic: bool = False,
-    numpy: bool = False,
-    strict: bool | None = None,
-    name: str = "traced",
-) -> Callable[..., Any]:
-    """fn traced with n symbolic operands and written out as a Python function.
-
-    For a forward (`rule=False`) the function takes `x0, ..., x{n-1}`; for a
-    derivative rule it takes `g, ans, x0, ...` like the rule itself, and a
-    `variadic` rule (a `vjp_all`) returns a tuple of the n gradients. With
-    `numpy=True` the code calls numpy (`np.where`, `np.exp`) and takes arrays.
-    `strict` (default: for a forward) writes pow as the op's own forward,
-    which raises pow's errors, instead of the total IEEE pow.
-
-    Raises:
-        NotTraceable: fn cannot be traced.
-    """
-    xs = [f"x{k}" for k in range(n)]
-    params = ["g", "ans", *xs] if rule else xs
-    syms = [Sym("var", name=p) for p in params]
-    roots = trace_all(fn, syms, n) if variadic else [trace(fn, syms)]
-    em, texts = emit(
-        roots,
-        {p: p for p in params},
-        "t_",
-        numpy=numpy,
-        strict=not rule if strict is None else strict,
-    )
-    result = f"({', '.join(texts)},)" if variadic else texts[0]
-    return _define(name, params, em, result)
-
-
-def _define(name: str, params: list[str], em: Emitter, result: str) -> Callable[..., Any]:
-    names = dict(SCALAR_NAMES)
-    if "pow_fwd" in em.used:
-        names["pow_fwd"] = sys.modules["autograd.ops"].pow.forward
-    if "np" in em.used:
-        names["np"] = _np()
-    helpers = sorted(em.used)
-    fname = _ident(name)
-    lines = [f"def {fname}({', '.join(params)}{''.join(f', {h}={h}' for h in helpers)}):"]
-    lines += [f"    {line}" for line in em.lines]
-    lines.append(f"    return {result}")
-    namespace: dict[str, Any] = {h: names[h] for h in helpers}
-    exec(builtins.compile("\n".join(lines), f"<tapegrad {fname}>", "exec"), namespace)
-    made: Callable[..., Any] = namespace[fname]
-    return made
 
 
 def specialize(op: Any, forward: bool = False) -> None:
@@ -892,6 +545,8 @@ def specialize(op: Any, forward: bool = False) -> None:
     n = op.nargs
     if n < 0 or op.vjps is None:
         return
+    from autograd.emit import function  # the emitter needs the tracer, not the reverse
+
     try:
         fns = tuple(
             function(rule, n, rule=True, name=f"{op.name}_vjp{k}") for k, rule in enumerate(op.vjps)
@@ -904,8 +559,3 @@ def specialize(op: Any, forward: bool = False) -> None:
             op.float_forward = function(op.forward, n, name=f"{op.name}_forward")
         except NotTraceable:
             return
-
-
-def _ident(name: str) -> str:
-    text = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
-    return text if text and not text[0].isdigit() else f"_{text}"

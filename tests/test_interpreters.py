@@ -24,7 +24,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autograd import Value, compile, custom_op, fastpaths, ops
+from autograd import Value, compile, custom_op, emit, fastpaths, ops
 from autograd import trace as tr
 from autograd.engine import Op
 from autograd.testing import points, seeds
@@ -124,13 +124,13 @@ def _code(name: str, numpy: bool) -> tuple[Callable[..., Any], list[Callable[...
     if key not in _CODE:
         op = CASES[name]
         n = _arity(op)
-        forward = tr.function(op.forward, n, numpy=numpy, strict=False)
+        forward = emit.function(op.forward, n, numpy=numpy, strict=False)
         if op.vjp_all is not None:
-            both = tr.function(op.vjp_all, n, rule=True, variadic=True, numpy=numpy)
+            both = emit.function(op.vjp_all, n, rule=True, variadic=True, numpy=numpy)
             rules = [lambda *a, k=k: both(*a)[k] for k in range(n)]  # type: ignore[misc]
         else:
             assert op.vjps is not None
-            rules = [tr.function(r, n, rule=True, numpy=numpy) for r in op.vjps]
+            rules = [emit.function(r, n, rule=True, numpy=numpy) for r in op.vjps]
         _CODE[key] = (forward, rules)
     return _CODE[key]
 
@@ -250,7 +250,7 @@ def test_every_builtin_op_traces_and_has_float_rules() -> None:
     fastpaths.build()  # (already built unless TAPEGRAD_REFERENCE=1)
     for name, op in CASES.items():
         n = _arity(op)
-        tr.function(op.forward, n)  # raises NotTraceable if it did not trace
+        emit.function(op.forward, n)  # raises NotTraceable if it did not trace
         if op.nargs >= 0 and name != "huber":
             assert len(op.float_vjps) == op.nargs, name  # type: ignore[attr-defined]
 
@@ -260,7 +260,7 @@ def test_every_builtin_op_traces_and_has_float_rules() -> None:
 
 def test_an_op_with_a_python_if_takes_the_slow_path_with_eager_gradients() -> None:
     with pytest.raises(tr.NotTraceable, match=r"bool\(\)"):
-        tr.function(branchy.forward, 1)
+        emit.function(branchy.forward, 1)
     w = Value(0.7, label="w")
     x = Value(1.0, label="x")
     prog = compile(branchy(x * w) * w, [x])
