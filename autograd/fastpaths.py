@@ -67,8 +67,8 @@ _new = object.__new__
 def entry(op: Op, swap: bool = False) -> Callable[..., Any] | None:
     """The function Value's operator calls for `op`: its forward written into it when possible.
 
-    For a one- or two-operand op whose forward traces and needs no domain
-    check (`float_forward` is the traced one), the forward expression is
+    For a one- or two-operand built-in op whose forward traces and needs no
+    domain check (its errors come from its own code), the forward expression is
     written into the entry (`data = x0 * x1` for mul), with the same checks
     and the same node as `Op.__call__`. None when it cannot be (Value keeps its
     own operator, which calls the op). With
@@ -76,7 +76,7 @@ def entry(op: Op, swap: bool = False) -> Callable[..., Any] | None:
     operators: `2.0 * v` calls `v.__rmul__(2.0)`).
     """
     n = op.nargs
-    if n not in (1, 2) or op.float_forward is op.forward:
+    if n not in (1, 2) or op not in ops.BUILTINS or op.name in _CHECKED:
         return None
     xs = [f"x{k}" for k in range(n)]
     try:
