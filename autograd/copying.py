@@ -16,17 +16,17 @@ import threading
 import weakref
 from typing import Any
 
-from autograd.engine import ManualRule, Value, tick
+from autograd.engine import ManualRule, Node, Value, tick
 
 __all__ = ["deep_copy", "reduce", "set_state", "shallow_copy", "state"]
 
 _new = object.__new__
 
-# The ids of the nodes a pickle in progress has listed (per thread: pickles may run at once).
+# The nodes a pickle in progress has listed, by id (per thread: pickles may run at once).
 _pickling = threading.local()
 
 
-def fields(v: Value) -> list[str]:
+def fields(v: Node) -> list[str]:
     """The slots a Value has filled (a subclass may add its own)."""
     return [
         name
@@ -36,7 +36,7 @@ def fields(v: Value) -> list[str]:
     ]
 
 
-def state(v: Value) -> dict[str, Any]:
+def state(v: Node) -> dict[str, Any]:
     """A Value's fields and its own attributes, by name."""
     out = {name: getattr(v, name) for name in fields(v)}
     extra = getattr(v, "__dict__", None)  # attributes of the user's own
@@ -45,7 +45,7 @@ def state(v: Value) -> dict[str, Any]:
     return out
 
 
-def set_state(v: Value, st: Any) -> None:
+def set_state(v: Node, st: Any) -> None:
     """Fill a new Value from `state` (or from a pickled `(graph, state, marker)` triple)."""
     if isinstance(st, tuple):
         st = st[1]
@@ -93,7 +93,7 @@ def deep_copy(root: Value, memo: dict[int, Any]) -> Value:
     return result
 
 
-def reduce(v: Value) -> tuple[Any, ...]:
+def reduce(v: Node) -> tuple[Any, ...]:
     """Pickle iteratively: the first Value pickled lists its graph, leaves first.
 
     Each node is then pickled after its operands and its gradient's graph,
@@ -111,15 +111,19 @@ def reduce(v: Value) -> tuple[Any, ...]:
     if below:  # this node itself last (the pickler already holds it: a reference)
         ids = [id(n) for n in below]
         for n in below:
-            scheduled[id(n)] = weakref.ref(n)
-        return (_new, (type(v),), (below, st, Unschedule(ids, below)))
+            scheduled[id(n)] = n
+        marker = Unschedule(ids, below)
+        # a pickle that fails never reaches the marker: its nodes leave the list when
+        # the marker is dropped with the failed pickle's state
+        weakref.finalize(marker, _forget, scheduled, ids)
+        return (_new, (type(v),), (below, st, marker))
     return (_new, (type(v),), st)
 
 
 class Unschedule:
     """Pickled after a graph's nodes: marks them done; unpickled, it renumbers them."""
 
-    def __init__(self, ids: list[int], nodes: list[Value]) -> None:
+    def __init__(self, ids: list[int], nodes: list[Node]) -> None:
         self.ids = ids
         self.nodes = nodes
 
@@ -130,7 +134,7 @@ class Unschedule:
         return (renumber, (self.nodes, [n._seq for n in self.nodes]))
 
 
-def renumber(nodes: list[Value], seqs: list[int]) -> None:
+def renumber(nodes: list[Node], seqs: list[int]) -> None:
     """Give copied nodes new recording numbers, in the order of the originals' numbers.
 
     The originals' numbers are a topological order of the whole graph (through
@@ -142,13 +146,13 @@ def renumber(nodes: list[Value], seqs: list[int]) -> None:
             nodes[i]._seq = tick()
 
 
-def reachable(root: Value) -> list[Value]:
+def reachable(root: Node) -> list[Node]:
     """Every Value below `root` through operands and through `.grad` Values, children first.
 
     Iterative depth-first search; a cycle (a gradient whose graph uses the node
     it belongs to) is cut where it closes.
     """
-    order: list[Value] = []
+    order: list[Node] = []
     seen = {id(root)}
     stack = [(root, iter(_links(root)))]
     while stack:
@@ -164,22 +168,26 @@ def reachable(root: Value) -> list[Value]:
     return order
 
 
-def _links(node: Value) -> tuple[Value, ...]:
+def _links(node: Node) -> tuple[Node, ...]:
     g = node.grad
     return (*node._operands, g) if isinstance(g, Value) else node._operands
 
 
-def _is_scheduled(scheduled: dict[int, Any], node: Value) -> bool:
-    """Listed by a pickle in progress (an id whose node has since died does not count)."""
-    ref = scheduled.get(id(node))
-    return ref is not None and ref() is node
+def _is_scheduled(scheduled: dict[int, Any], node: Node) -> bool:
+    """Listed by a pickle in progress."""
+    return scheduled.get(id(node)) is node
 
 
-def refuse(node: Value, what: str = "copy") -> None:
+def _forget(scheduled: dict[int, Any], ids: list[int]) -> None:
+    for i in ids:
+        scheduled.pop(i, None)
+
+
+def refuse(node: Node, what: str = "copy") -> None:
     """Raise for a node whose `_backward` was assigned by hand: its function holds the originals."""
     maker = node._maker
     if isinstance(maker, ManualRule) and maker.fn is not None:
         raise (pickle.PicklingError if what == "pickle" else TypeError)(
-            f"cannot {what} a Value whose _backward was assigned (op {node._op!r}): its "
+            f"cannot {what} a Value whose _backward was assigned (op {maker.symbol!r}): its "
             "function refers to the original nodes; define the op with @custom_op"
         )

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from autograd.opdef import Op
 
 Operand: TypeAlias = "Value | float | int"
+Node: TypeAlias = "Value | Constant"  # what a node's `_operands` hold
 Observer = Callable[["Value", list[Any]], None]
 
 # --- the switches: no_grad and detect_anomaly -------------------------------------
@@ -113,11 +114,11 @@ class Value:
     function that applies the node's rule once, as micrograd's closure does.
     """
 
-    __slots__ = ("__dict__", "__weakref__", "_label", "_maker", "_operands", "_seq", "data", "grad")
+    __slots__ = ("__dict__", "_maker", "_operands", "_seq", "data", "grad")
 
     data: float
     grad: Any  # a float; a Value after backward(create_graph=True); None counts as 0
-    _operands: tuple[Value, ...]
+    _operands: tuple[Value | Constant, ...]
     _maker: Op | ManualRule | None
     _seq: int
 
@@ -126,7 +127,8 @@ class Value:
     ) -> None:
         self.data = data if type(data) is float else as_float(data)
         self.grad = 0.0
-        self._label = label
+        if label:
+            self.label = label
         self._operands = tuple(_children)
         for c in self._operands:
             if not isinstance(c, Value):
@@ -266,17 +268,9 @@ class Value:
         return f"Value(data={self.data!r}, grad={self.grad!r}{extra})"
 
     # micrograd's names for what a node holds.
-    @property
-    def label(self) -> str:
-        """A name for drawings and tapes ('' when none was given)."""
-        try:
-            return self._label
-        except AttributeError:  # nodes made by ops leave the slot empty until named
-            return ""
-
-    @label.setter
-    def label(self, name: str) -> None:
-        self._label = name
+    #: A name for drawings and tapes ('' when none was given). Set, it lives in the
+    #: Value's own `__dict__`: the many unnamed nodes an op makes carry no slot for it.
+    label: str = ""
 
     @property
     def _op(self) -> str:
@@ -287,7 +281,7 @@ class Value:
     @property
     def _prev(self) -> tuple[Value, ...]:
         """The Values this node was computed from (constants left out), as micrograd names them."""
-        return tuple([a for a in self._operands if type(a) is not Constant])
+        return tuple([a for a in self._operands if type(a) is not Constant])  # type: ignore[misc]
 
     @property
     def _backward(self) -> Callable[[], None]:
@@ -331,14 +325,29 @@ class Value:
         copying.set_state(self, state)
 
 
-class Constant(Value):
-    """A number an op received, kept as an operand so a node's operands are all Values.
+class Constant:
+    """A number an op received, kept among the node's operands (not a Value: no graph, no gradient).
 
-    It takes no gradient: backward passes it nothing, and `_prev`, drawings and
-    tapes show it as the number it is (see `constant`).
+    A node's `_operands` hold Values and Constants, so every operand has `.data`
+    (and a `.grad` the fast paths may add into, which nothing reads). `_prev`,
+    drawings and tapes leave it out or show it as the number it is. Five slots
+    and no `__dict__`: a graph holds many of them (`x * 0.5`), so they stay small.
+    Wherever a number is accepted, a Constant is too (it is one).
     """
 
-    __slots__ = ()
+    __slots__ = ("_maker", "_operands", "_seq", "data", "grad")
+
+    label = ""
+    _op = ""
+    _prev = ()
+    _maker: None
+    _operands: tuple[()]
+    _seq: int
+    data: float
+    grad: Any
+
+    def __repr__(self) -> str:
+        return f"Constant({self.data!r})"
 
 
 def constant(x: Any, where: str = "operand") -> Constant:
@@ -355,21 +364,21 @@ def constant(x: Any, where: str = "operand") -> Constant:
 # --- backward -----------------------------------------------------------------------
 
 
-def backward_order(root: Value) -> tuple[set[Value], list[Value]]:
+def backward_order(root: Value) -> tuple[set[Value | Constant], list[Value]]:
     """(every node `root` depends on, the op-made ones newest first: the backward order).
 
     One sweep with a stack (no recursion) collects the graph; sorting by
     recording number, newest first, orders it so each node comes before its
     operands: its gradient is complete before its rule passes it on.
     """
-    seen = {root}
+    seen: set[Value | Constant] = {root}
     stack = [root]
     made = [root] if root._maker is not None else []
     while stack:
         for a in stack.pop()._operands:
             if a not in seen:
                 seen.add(a)
-                if a._maker is not None:
+                if a._maker is not None:  # (a Constant, like a leaf, has no maker)
                     stack.append(a)
                     made.append(a)
     made.sort(key=_recorded, reverse=True)
@@ -377,6 +386,7 @@ def backward_order(root: Value) -> tuple[set[Value], list[Value]]:
 
 
 _recorded = operator.attrgetter("_seq")
+_sign = math.copysign
 
 # Passes keep their running gradients in the nodes' `.grad`, so two passes over shared
 # nodes must not interleave: one at a time (re-entrant: a rule may differentiate too).
@@ -412,7 +422,9 @@ def backprop(
         seed = gradient.data if isinstance(gradient, Value) else as_float(gradient, "gradient")
     with backward_lock:
         nodes, order = backward_order(root)
-        kept = [(n, g) for n in nodes if type(g := n.grad) is not float or g]
+        # Set aside every gradient but +0.0 (a -0.0 too: a pass starts from +0.0 exactly,
+        # so the fast paths may skip adding zero shares, as the reference's sums allow).
+        kept = [(n, g) for n in nodes if type(g := n.grad) is not float or g or _sign(1.0, g) < 0]
         try:  # from the first change on: whatever happens, every .grad is put back
             for n, _ in kept:
                 n.grad = 0.0
@@ -461,9 +473,9 @@ def chain_rule(node: Value, observe: Observer | None = None) -> None:
     g = 0.0 if node.grad is None else node.grad
     graph = isinstance(g, Value)
     args = node._operands
-    if graph:
+    if graph:  # the rules get Values (and constants as numbers), and record what they do
         with enable_grad():
-            grads = maker.vjp(node, g, node, args, graph=True)
+            grads = maker.vjp(node, g, node, operands(node), graph=True)
     else:
         grads = maker.vjp(node, g, node.data, [a.data for a in args], graph=False)
     if modes.get() & ANOMALY:
@@ -488,8 +500,8 @@ float_pass: Callable[[list[Value]], None] = reference_pass
 
 
 def _totals(
-    kept: list[tuple[Value, Any]], wrt: Sequence[Value] | None, graph: bool
-) -> list[tuple[Value, Any]]:
+    kept: list[tuple[Node, Any]], wrt: Sequence[Value] | None, graph: bool
+) -> list[tuple[Node, Any]]:
     """Each node's gradient before the pass plus what the pass brought (none for `wrt`)."""
     if wrt is not None:
         return []
@@ -503,7 +515,7 @@ def _totals(
     return totals
 
 
-def _restore(nodes: Iterable[Value], kept: list[tuple[Value, Any]]) -> None:
+def _restore(nodes: Iterable[Node], kept: list[tuple[Node, Any]]) -> None:
     """Put every `.grad` of `nodes` back as it was before the pass, even if interrupted."""
     while True:
         try:
@@ -622,7 +634,7 @@ def operands(v: Value) -> tuple[Any, ...]:
     return tuple([a.data if type(a) is Constant else a for a in v._operands])
 
 
-def is_constant(v: Value) -> bool:
+def is_constant(v: Value | Constant) -> bool:
     """True for a Value that stands for a number an op received (see `Constant`)."""
     return type(v) is Constant
 
@@ -641,6 +653,8 @@ def as_float(x: object, where: str = "Value data") -> float:
         return x
     if isinstance(x, (int, float)):  # bool is an int; numpy float64 is a float
         return float(x)
+    if type(x) is Constant:
+        return x.data
     if isinstance(x, Value):
         raise TypeError(f"{where} must be a number, got a Value ({x!r}); pass the Value itself")
     if isinstance(x, (numbers.Real, decimal.Decimal)):  # Fraction, Decimal, numpy scalars

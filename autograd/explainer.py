@@ -253,9 +253,9 @@ def explain(root: Value, *, max_nodes: int = 300, lr: float | None = None) -> Ex
         running: dict[Value, float] = {}  # an operand used twice takes its shares in turn
         for i, a in enumerate(v._operands):
             d = contrib[i]
-            if d is None:  # a constant operand
+            if d is None or not isinstance(a, Value):  # a constant operand
                 continue
-            before = running.get(a, a.grad)
+            before: float = running.get(a, a.grad)
             after = running[a] = before + d  # what the engine stores: the same float sum
             received[a] += 1
             if a not in shown:

@@ -219,7 +219,7 @@ class Op:
         out._seq = tick()
         return out
 
-    def record(self, data: Any, operands: tuple[Value, ...]) -> Value:
+    def record(self, data: Any, operands: tuple[Value | Constant, ...]) -> Value:
         """The general end of a call: check the result, honour the modes, make the node.
 
         `data` is the forward's result on the operands' data; `operands` are Values.
@@ -345,7 +345,7 @@ def _rule_name(rule: Any) -> str:
     return repr(getattr(rule, "__name__", type(rule).__name__))
 
 
-def _operands(args: tuple[Any, ...], name: str) -> tuple[Value, ...] | None:
+def _operands(args: tuple[Any, ...], name: str) -> tuple[Value | Constant, ...] | None:
     """The operands as Values (numbers beside a Value become constants); None if no Value."""
     if not any(isinstance(a, Value) for a in args):
         return None
@@ -456,7 +456,7 @@ def _result(op: Op, data: Any) -> float:
         ) from None
 
 
-def relabel(e: Exception, children: Sequence[Value]) -> Exception:
+def relabel(e: Exception, children: Sequence[Value | Constant]) -> Exception:
     """Add the operands' labels to a domain error from a forward rule.
 
     The error keeps its type; one whose class cannot be rebuilt from a message
