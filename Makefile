@@ -71,8 +71,11 @@ typecheck: $(DEV_STAMP)
 docs: $(DEV_STAMP)
 	$(PY) docs/build.py --out docs/api
 
+# Twice: with the generated fast paths (as users run it), then with the reference
+# engine alone (TAPEGRAD_REFERENCE=1: autograd/engine.py and ops.py, nothing generated).
 pytest: setup-dev browser
 	$(PY) -m pytest -n 2 -q
+	TAPEGRAD_REFERENCE=1 $(PY) -m pytest -n 2 -q
 
 test: lint typecheck docs pytest
 

@@ -177,8 +177,8 @@ def test_what_own_attributes_cost_per_node() -> None:
     class Twin:
         __slots__ = ("_maker", "_operands", "_seq", "data", "grad")
 
-    extra = _bytes_each(lambda: Value(0.5)) - _bytes_each(Twin)
-    assert 24 < extra < 40, extra  # 32 bytes per node (README "Speed"), give or take noise
+    extra = sorted(_bytes_each(lambda: Value(0.5)) - _bytes_each(Twin) for _ in range(3))[1]
+    assert 24 < extra < 44, extra  # 32 bytes per node (README "Speed"), give or take noise
     # a constant, of which graphs hold many (x * 0.5), has no __dict__ at all
     assert not hasattr(engine_module.constant(0.5), "__dict__")
 
