@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from autograd.opdef import Op
 
 Operand: TypeAlias = "Value | float | int"
-Node: TypeAlias = "Value | Constant"  # what a node's `_operands` hold
 Observer = Callable[["Value", list[Any]], None]
 
 # --- the switches: no_grad and detect_anomaly -------------------------------------
@@ -348,6 +347,10 @@ class Constant:
 
     def __repr__(self) -> str:
         return f"Constant({self.data!r})"
+
+
+#: What a node's `_operands` hold.
+Node: TypeAlias = Value | Constant
 
 
 def constant(x: Any, where: str = "operand") -> Constant:

@@ -31,7 +31,10 @@ def public_modules(packages: Sequence[str] = PACKAGES) -> list[str]:
     names = []
     for package in packages:
         names.append(package)
-        path = importlib.import_module(package).__path__
+        module = importlib.import_module(package)
+        for name in getattr(module, "__all__", ()):  # load what a package loads lazily
+            getattr(module, name)
+        path = module.__path__
         for info in pkgutil.iter_modules(path, prefix=f"{package}."):
             if not info.name.rsplit(".", 1)[1].startswith("_"):
                 names.append(info.name)
