@@ -171,7 +171,7 @@ def _name_of(v: Value) -> str:
     return f"'{v.label}'" if v.label else repr(v)
 
 
-class _Trace:
+class _Graph:
     """The recorded graph, checked and annotated once: what the code writers read."""
 
     def __init__(self, outputs: list[Value], inputs: list[Value], single: bool) -> None:
@@ -291,7 +291,7 @@ class _Layer:
     source: _Layer | None = None
 
 
-def _layers(t: _Trace) -> dict[int, _Layer]:
+def _layers(t: _Graph) -> dict[int, _Layer]:
     """The graph's layers (two or more dot nodes sharing their array operands), by member."""
     dot = ops.OPS["dot"]
     neurons = _neuron_ops()
@@ -351,7 +351,7 @@ def _layers(t: _Trace) -> dict[int, _Layer]:
     return groups
 
 
-def _fuse(t: _Trace, layers: list[_Layer]) -> None:
+def _fuse(t: _Graph, layers: list[_Layer]) -> None:
     """Link each layer to its activation and the next layer where the graph allows it."""
     readers: dict[int, list[int]] = {}
     for o in t.outputs:
@@ -385,7 +385,7 @@ def _fuse(t: _Trace, layers: list[_Layer]) -> None:
             nxt.source = layer
 
 
-def _activations(t: _Trace, layer: _Layer, readers: dict[int, list[int]]) -> list[int]:
+def _activations(t: _Graph, layer: _Layer, readers: dict[int, list[int]]) -> list[int]:
     """The nodes applying one elementwise op to each member (and all a member feeds), or []."""
     acts: list[int] = []
     shape: tuple[Any, ...] | None = None
@@ -420,7 +420,7 @@ def _neuron_ops() -> dict[Any, Op | None]:
     return {op: ops.NEURON_ACTIVATIONS[key] for key, op in ops.NEURONS.items()}
 
 
-def _is_weight(t: _Trace, w: Any) -> bool:
+def _is_weight(t: _Graph, w: Any) -> bool:
     """A parameter leaf or a constant: shared by every example, read at each call."""
     if not isinstance(w, Value):
         return True
@@ -428,7 +428,7 @@ def _is_weight(t: _Trace, w: Any) -> bool:
     return i in t.param_pos
 
 
-def _is_input(t: _Trace, x: Any) -> bool:
+def _is_input(t: _Graph, x: Any) -> bool:
     """An array node (it depends on an input), or a constant."""
     return not isinstance(x, Value) or t.batched[t.index[x]]
 
@@ -439,7 +439,7 @@ def _is_input(t: _Trace, x: Any) -> bool:
 class _Writer:
     """Writes the source of one program variant: plain floats, or numpy arrays."""
 
-    def __init__(self, trace: _Trace, vector: bool) -> None:
+    def __init__(self, trace: _Graph, vector: bool) -> None:
         self.t = trace
         self.vector = vector
         self.helpers: dict[str, Any] = {}
@@ -1029,7 +1029,7 @@ class Program:
     """
 
     def __init__(self, outputs: list[Value], inputs: list[Value], single: bool) -> None:
-        self._trace = _Trace(outputs, inputs, single)
+        self._trace = _Graph(outputs, inputs, single)
         t = self._trace
         self.inputs: tuple[Value, ...] = tuple(inputs)
         self._params = [t.nodes[i] for i in t.params]

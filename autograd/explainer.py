@@ -51,26 +51,26 @@ class Explanation:
     it; the page's JavaScript API is `window.tapegrad` (see DESIGN.md).
 
     Attributes:
-        trace: Everything the page shows, as JSON-ready data: the nodes with
+        story: Everything the page shows, as JSON-ready data: the nodes with
             their positions, the forward steps and the backward steps with
             every local derivative and contribution (numbers as exact strings).
     """
 
-    def __init__(self, trace: dict[str, Any]) -> None:
-        self.trace = trace
+    def __init__(self, story: dict[str, Any]) -> None:
+        self.story = story
 
     @property
     def total(self) -> int:
         """Number of steps: one per Value in the forward pass, then one per rule backward."""
-        return len(self.trace["forward"]) + len(self.trace["backward"])
+        return len(self.story["forward"]) + len(self.story["backward"])
 
     def html(self) -> str:
         """The page: one self-contained HTML document (inline script and style, no network)."""
         assets = resources.files("autograd") / "assets"
         css = (assets / "explain.css").read_text(encoding="utf-8")
         js = (assets / "explain.js").read_text(encoding="utf-8")
-        data = json.dumps(self.trace, separators=(",", ":")).replace("</", "<\\/")
-        title = html.escape(f"tapegrad: backprop through {self.trace['root']}")
+        data = json.dumps(self.story, separators=(",", ":")).replace("</", "<\\/")
+        title = html.escape(f"tapegrad: backprop through {self.story['root']}")
         return (
             "<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n"
             f"<title>{title}</title>\n"
@@ -78,7 +78,7 @@ class Explanation:
             "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\n"
             f"<style>\n{css}</style>\n</head>\n<body>\n"
             f"{self._body()}\n"
-            f"<script type='application/json' id='tg-trace'>{data}</script>\n"
+            f"<script type='application/json' id='tg-story'>{data}</script>\n"
             f"<script>\n{js}</script>\n</body>\n</html>\n"
         )
 
@@ -97,7 +97,7 @@ class Explanation:
     def _repr_html_(self) -> str:
         # The static picture shows first; where scripts run, the frame's onload swaps in
         # the interactive page (a frame, so several explanations in a notebook stay apart).
-        height = int(self.trace["height"]) + 460  # header, controls and a two-edge story
+        height = int(self.story["height"]) + 460  # header, controls and a two-edge story
         frame = html.escape(self.html(), quote=True)
         return (
             f"<div class='tg-static'>{self._svg()}</div>"
@@ -107,7 +107,7 @@ class Explanation:
         )
 
     def _body(self) -> str:
-        t = self.trace
+        t = self.story
         return (
             "<header><h1>Backpropagation, step by step</h1>"
             f"<p>The graph of <code>{html.escape(t['root'])}</code> as tapegrad computed it: "
@@ -130,7 +130,7 @@ class Explanation:
 
     def _svg(self) -> str:
         """The graph with its final numbers: the static picture and the page's drawing."""
-        t = self.trace
+        t = self.story
         # A small graph shrinks to fit the window; a big one keeps its size and scrolls.
         fit = "style='max-width:100%;height:auto' " if t["width"] < 2000 else ""
         parts = [
@@ -283,11 +283,11 @@ def explain(root: Value, *, max_nodes: int = 300, lr: float | None = None) -> Ex
     assert final is not None
     grads: dict[Value, float] = dict(zip(order, final))
 
-    trace = _layout(root, order, names, shown, grads)
-    trace["forward"] = [_forward_step(v, names) for v in order if v in shown]
-    trace["backward"] = backward
-    trace["root"] = names[root]
-    trace["updates"] = (
+    story = _layout(root, order, names, shown, grads)
+    story["forward"] = [_forward_step(v, names) for v in order if v in shown]
+    story["backward"] = backward
+    story["root"] = names[root]
+    story["updates"] = (
         [
             {
                 "node": names[v],
@@ -304,8 +304,8 @@ def explain(root: Value, *, max_nodes: int = 300, lr: float | None = None) -> Ex
         if lr is not None
         else []
     )
-    trace["lr"] = None if lr is None else _num(lr)
-    return Explanation(trace)
+    story["lr"] = None if lr is None else _num(lr)
+    return Explanation(story)
 
 
 def _forward_step(v: Value, names: dict[Value, str]) -> dict[str, Any]:

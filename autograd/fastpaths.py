@@ -285,8 +285,10 @@ def neuron_kernel(act: Op | None) -> Callable[[Value], None]:
     It adds the shares straight into the operands' `.grad` (in the rule's
     order: w, b, x) and skips a node whose activation passes 0 (a dead relu).
     Skipping is exact because `neurons` records a node with `_z` only when its
-    sum is finite: every operand is then finite and each share a zero. A node
-    without `_z` takes `chain_rule`.
+    sum is finite (every operand is then finite and each share a zero), and
+    because inside a pass no running gradient is -0.0 (`backprop` starts every
+    node from +0.0, and no sum of floats reaches -0.0 from there), so adding a
+    zero changes nothing. A node without `_z` takes `chain_rule`.
     """
     rules = None if act is None else (getattr(act, "float_vjps", None) or act.vjps)
     slope = (lambda g, ans, z: g) if rules is None else rules[0]

@@ -48,7 +48,7 @@ def _argnums(argnums: object, nargs: int, who: str) -> tuple[int, ...]:
     return tuple(out)
 
 
-class _Trace:
+class _Application:
     """One application of a transform: its own input Values, and what else `f` reached.
 
     A transform must record its backward pass (and return Values) when its
@@ -113,18 +113,18 @@ def _gradients(out: Any, wrt: list[Value], create_graph: bool, who: str) -> list
 
 def _evaluate(
     f: Callable[..., Any], args: tuple[Any, ...], nums: tuple[int, ...], who: str
-) -> tuple[Any, list[Value], bool, _Trace]:
+) -> tuple[Any, list[Value], bool, _Application]:
     """Run `f` on prepared arguments: (its result, the wrt Values, whether it is nested)."""
-    trace = _Trace()
+    application = _Application()
     try:
         with enable_grad():  # a transform records f even inside no_grad(), as torch.func does
             inputs, wrt = _prepare(args, nums)
             out = f(*inputs)
-        nested = isinstance(out, Value) and trace.depends_on_outer(topological_order(out))
+        nested = isinstance(out, Value) and application.depends_on_outer(topological_order(out))
     except BaseException:
-        trace.close()
+        application.close()
         raise
-    return out, wrt, nested, trace
+    return out, wrt, nested, application
 
 
 def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., tuple[Any, Any]]:
@@ -150,11 +150,11 @@ def _value_and_grad(
 
     def value_and_grad_f(*args: Any) -> tuple[Any, Any]:
         nums = _argnums(argnums, len(args), who)
-        out, wrt, nested, trace = _evaluate(f, args, nums, who)
+        out, wrt, nested, application = _evaluate(f, args, nums, who)
         try:
             grads = _gradients(out, wrt, nested, who)
         finally:
-            trace.close()
+            application.close()
         value = out if nested or not isinstance(out, Value) else out.data
         result = grads[0] if isinstance(argnums, int) else tuple(grads)
         return value, result
@@ -194,12 +194,12 @@ def hessian(
 
     def hessian_f(*args: Any) -> list[list[Any]]:
         nums = _argnums(range(len(args)) if argnums is None else argnums, len(args), "hessian")
-        out, wrt, nested, trace = _evaluate(f, args, nums, "hessian")
+        out, wrt, nested, application = _evaluate(f, args, nums, "hessian")
         try:
             first = _gradients(out, wrt, True, "hessian")
             return [_gradients(g, wrt, nested, "hessian") for g in first]
         finally:
-            trace.close()
+            application.close()
 
     hessian_f.__name__ = f"hessian_{getattr(f, '__name__', 'f')}"
     return hessian_f

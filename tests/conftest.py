@@ -20,6 +20,8 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile("dev", max_examples=40, deadline=None)
+# a long hunt, by hand: HYPOTHESIS_PROFILE=stress pytest tests/test_oracle.py
+settings.register_profile("stress", max_examples=3000, deadline=None)
 settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
 )

@@ -47,17 +47,17 @@ def test_the_trace_adds_up_to_the_engines_gradients_and_leaves_grad_alone() -> N
     page = explain(o)
     assert [v.grad for v in order] == [0.25 * k for k in range(len(order))]
     expected = _engine_grads(o)
-    nodes = {n["name"]: n for n in page.trace["nodes"] if n["kind"] == "value"}
+    nodes = {n["name"]: n for n in page.story["nodes"] if n["kind"] == "value"}
     assert {k: float(n["grad"]) for k, n in nodes.items()} == expected
     assert page.total == len(order) + 1 + sum(v._maker is not None for v in order)
-    assert [s["node"] for s in page.trace["forward"]] == list(node_names(order).values())
+    assert [s["node"] for s in page.story["forward"]] == list(node_names(order).values())
 
 
 def test_each_contribution_is_the_rules_local_derivative_times_upstream() -> None:
     x = Value(0.7, label="x")
     y = x.sin() * x  # d/dx = cos(x) x + sin(x), in two contributions
     page = explain(y)
-    steps = {s["node"]: s for s in page.trace["backward"][1:]}
+    steps = {s["node"]: s for s in page.story["backward"][1:]}
     mul = steps[y.label or "v2"]
     assert [e["to"] for e in mul["edges"]] == ["v1", "x"]
     assert float(mul["edges"][1]["local"]) == math.sin(0.7)
@@ -73,9 +73,9 @@ def test_a_big_graph_is_summarised_but_its_gradients_stay_exact() -> None:
     xs = [Value(0.01 * k, label=f"x{k}") for k in range(200)]
     y = ops.sum([x * x for x in xs]).tanh()
     page = explain(y, max_nodes=30)
-    values = [n for n in page.trace["nodes"] if n["kind"] == "value"]
+    values = [n for n in page.story["nodes"] if n["kind"] == "value"]
     assert len(values) == 30
-    assert any(n["kind"] == "more" for n in page.trace["nodes"])
+    assert any(n["kind"] == "more" for n in page.story["nodes"])
     expected = _engine_grads(y)
     assert all(float(n["grad"]) == expected[n["name"]] for n in values)
 
@@ -83,7 +83,7 @@ def test_a_big_graph_is_summarised_but_its_gradients_stay_exact() -> None:
 def test_updates_show_the_gradient_descent_step_with_its_numbers() -> None:
     w = Value(0.5, label="w")
     page = explain((w * 3.0 - 1.0) ** 2, lr=0.1)
-    (u,) = page.trace["updates"]
+    (u,) = page.story["updates"]
     assert u["node"] == "w" and float(u["grad"]) == 2 * (1.5 - 1.0) * 3.0
     assert float(u["new"]) == 0.5 - 0.1 * float(u["grad"])
 
@@ -131,8 +131,8 @@ def test_the_page_is_self_contained_and_the_static_picture_has_the_final_numbers
 def test_without_dot_a_layered_layout_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
     page = explain(_neuron())
-    assert all(n["x"] > 0 and n["y"] > 0 for n in page.trace["nodes"])
-    assert len(page.trace["edges"]) > 0
+    assert all(n["x"] > 0 and n["y"] > 0 for n in page.story["nodes"])
+    assert len(page.story["edges"]) > 0
 
 
 # --- the page, in headless Chromium ------------------------------------------------------
@@ -250,14 +250,14 @@ def test_the_trace_in_the_page_is_the_explanations(browser: Any, tmp_path: Path)
     page = explain(_neuron(), lr=0.05)
     _open(browser, page, tmp_path)
     embedded = browser.execute_script(
-        "return JSON.parse(document.getElementById('tg-trace').textContent)"
+        "return JSON.parse(document.getElementById('tg-story').textContent)"
     )
-    assert embedded == json.loads(json.dumps(page.trace))
+    assert embedded == json.loads(json.dumps(page.story))
     browser.execute_script("window.tapegrad.end()")
     rows = browser.execute_script(
         "return Array.from(document.querySelectorAll('#tg-explain td')).map(e => e.textContent)"
     )
-    assert rows[:4] == [page.trace["updates"][0][k] for k in ("node", "old", "grad", "new")]
+    assert rows[:4] == [page.story["updates"][0][k] for k in ("node", "old", "grad", "new")]
 
 
 def test_the_executed_notebook_shows_the_page_inline() -> None:

@@ -195,6 +195,9 @@ NONFINITE = st.sampled_from([math.inf, -math.inf, math.nan])
 CONSTANTS = st.one_of(st.sampled_from([2.0, -3.0, 0.5, 1.0, 0.0, -0.0]), finite_floats(-3.0, 3.0))
 #: Gradients a graph holds before a pass (-0.0 included: see the two tests at the end).
 PRESETS = st.one_of(AT_KINKS, CONSTANTS)
+#: Gradients a node's operands hold in the middle of a pass: never -0.0, since a pass
+#: starts every node from +0.0 and no sum of floats reaches -0.0 from there.
+RUNNING = PRESETS.map(lambda x: x + 0.0)
 #: Backward seeds: 1, zeros of both signs, huge ones, and seeds() (|g| in [0.25, 4], not 1).
 SEEDS = st.one_of(st.sampled_from([1.0, 0.0, -0.0, 1e300, -1e300, 5e-324]), seeds())
 
@@ -355,10 +358,18 @@ def both(recipe: Recipe) -> tuple[Graph, Graph] | None:
     return ref, fast
 
 
-def backward(graph: Graph, g: float, *, reference: bool) -> None:
-    """`graph.out.backward(g)` with the reference engine's loop or the installed one."""
+def backward(graph: Graph, g: float, *, reference: bool) -> str | None:
+    """`graph.out.backward(g)` with the reference engine's loop or the installed one.
+
+    Returns the name of the error a rule raised (a custom op's `** 2` may overflow),
+    or None: the engines must agree on that too, and a failed pass changes no `.grad`.
+    """
     with engine(reference):
-        graph.out.backward(g)
+        try:
+            graph.out.backward(g)
+        except ArithmeticError as e:
+            return type(e).__name__
+    return None
 
 
 # --- 1 to 5: forward, backward, mixing, repeated passes, detect_anomaly -----------------
@@ -377,8 +388,7 @@ def test_backward_every_gradient_equals_the_reference(recipe: Recipe, g: float) 
     built = both(recipe)
     if built is not None:
         ref, fast = built
-        backward(ref, g, reference=True)
-        backward(fast, g, reference=False)
+        assert backward(ref, g, reference=True) == backward(fast, g, reference=False)
         agree(differences("grad", ref.grads(), fast.grads()))
 
 
@@ -390,11 +400,11 @@ def test_a_graph_recorded_by_one_engine_differentiates_alike_in_the_other(
     if built is None:
         return
     ref = built[0]
-    backward(ref, g, reference=True)
+    failed = backward(ref, g, reference=True)
     mixed = [record(recipe, reference=True), record(recipe, reference=False)]
     for graph, by_reference in zip(mixed, [False, True]):  # recorded by the other engine
         assert isinstance(graph, Graph)
-        backward(graph, g, reference=by_reference)
+        assert backward(graph, g, reference=by_reference) == failed
         what = f"grad (differentiated by reference={by_reference})"
         agree(differences(what, ref.grads(), graph.grads()))
 
@@ -406,8 +416,7 @@ def test_repeated_passes_accumulate_alike(recipe: Recipe, g1: float, g2: float) 
         return
     ref, fast = built
     for k, g in enumerate([g1, g2, g1]):
-        backward(ref, g, reference=True)
-        backward(fast, g, reference=False)
+        assert backward(ref, g, reference=True) == backward(fast, g, reference=False)
         agree(differences(f"grad after pass {k + 1}", ref.grads(), fast.grads()))
 
 
@@ -501,8 +510,8 @@ def test_create_graph_gradients_and_their_derivatives_equal_the_reference(
 def explained_gradients(page: Any, order: list[Value]) -> list[float]:
     """Each node's final gradient in explain's story: the last `after` of an edge to it."""
     names = node_names(order)
-    final = {page.trace["root"]: float(page.trace["backward"][0]["seed"])}
-    for step in page.trace["backward"]:
+    final = {page.story["root"]: float(page.story["backward"][0]["seed"])}
+    for step in page.story["backward"]:
         for edge in step["edges"]:
             final[edge["to"]] = float(edge["after"])
     return [final.get(names[v], 0.0) for v in order]
@@ -554,12 +563,12 @@ class Layer:
 
 
 @st.composite
-def layers(draw: Any) -> Layer:
+def layers(draw: Any, held: st.SearchStrategy[float] = RUNNING) -> Layer:
     k = draw(st.integers(1, 4))
     n = draw(st.integers(1, 3))
     index = st.integers(0, k - 1)
     pool = tuple(draw(st.lists(NEURON_VALUES, min_size=k, max_size=k)))
-    grads = tuple(draw(st.lists(PRESETS, min_size=k, max_size=k)))
+    grads = tuple(draw(st.lists(held, min_size=k, max_size=k)))
     rows = draw(
         st.lists(st.tuples(st.lists(index, min_size=n, max_size=n).map(tuple), index), min_size=1)
     )
@@ -585,7 +594,7 @@ def test_neuron_recording_and_kernel_equal_the_reference(layer: Layer) -> None:
     agree(differences("neuron kernel grad", [v.grad for v in ref_pool], [v.grad for v in pool]))
 
 
-@given(layer=layers())
+@given(layer=layers(PRESETS))  # through the engine: a pass may start from -0.0
 def test_neuron_backward_through_the_engine_equals_the_reference(layer: Layer) -> None:
     with fastpaths.reference():
         ref_pool, ref_outs = layer.record(neuron_module.neurons)
@@ -617,10 +626,11 @@ def test_compiled_backward_equals_the_reference(
     if built is None:
         return
     ref, fast = built
+    if backward(ref, g, reference=True) is not None:
+        return  # a rule overflowed (the custom op's ** 2): no gradients to compare
     k = data.draw(st.integers(0, len(recipe.leaves)), "inputs")
     program = autograd.compile(fast.out, fast.leaves[:k])
     out = program.backward(*[x.data for x in fast.leaves[:k]], gradient=g)
-    backward(ref, g, reference=True)
     where = {v: i for i, v in enumerate(fast.order)}
     want = [ref.order[where[p]].grad for p in program.parameters]
     agree(

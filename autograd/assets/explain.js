@@ -1,10 +1,10 @@
 // The explain page: steps through the forward and backward pass that Python recorded.
-// It computes nothing: every number it shows is a string from the trace (tg-trace),
+// It computes nothing: every number it shows is a string from the story (tg-story),
 // written by autograd/explain.py from the engine's own results. One state (the step
 // index), one render function that redraws everything from it.
 (function () {
   "use strict";
-  const T = JSON.parse(document.getElementById("tg-trace").textContent);
+  const T = JSON.parse(document.getElementById("tg-story").textContent);
   const F = T.forward.length;
   const B = T.backward.length;
   const TOTAL = F + B;
