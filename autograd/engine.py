@@ -125,7 +125,7 @@ class Value:
         self, data: Any, _children: Iterable[Value] = (), _op: str = "", label: str = ""
     ) -> None:
         self.data = data if type(data) is float else as_float(data)
-        self.grad = 0.0
+        self.grad = ZERO
         if label:
             self.label = label
         self._operands = tuple(_children)
@@ -357,7 +357,7 @@ def constant(x: Any, where: str = "operand") -> Constant:
     """A `Constant` holding the number x (`where` names it in a TypeError)."""
     c = object.__new__(Constant)
     c.data = x if type(x) is float else as_float(x, where)
-    c.grad = 0.0
+    c.grad = ZERO
     c._operands = ()
     c._maker = None
     c._seq = 0
@@ -390,6 +390,9 @@ def backward_order(root: Value) -> tuple[set[Value | Constant], list[Value]]:
 
 _recorded = operator.attrgetter("_seq")
 _sign = math.copysign
+
+#: The +0.0 every new node's `.grad` holds (one object: `g is ZERO` is a quick test).
+ZERO = 0.0
 
 # Passes keep their running gradients in the nodes' `.grad`, so two passes over shared
 # nodes must not interleave: one at a time (re-entrant: a rule may differentiate too).
@@ -427,10 +430,15 @@ def backprop(
         nodes, order = backward_order(root)
         # Set aside every gradient but +0.0 (a -0.0 too: a pass starts from +0.0 exactly,
         # so the fast paths may skip adding zero shares, as the reference's sums allow).
-        kept = [(n, g) for n in nodes if type(g := n.grad) is not float or g or _sign(1.0, g) < 0]
+        # Nodes start out holding ZERO itself, so most zeros need no look at their sign.
+        kept = [
+            (n, g)
+            for n in nodes
+            if (g := n.grad) is not ZERO and (type(g) is not float or g or _sign(1.0, g) < 0.0)
+        ]
         try:  # from the first change on: whatever happens, every .grad is put back
             for n, _ in kept:
-                n.grad = 0.0
+                n.grad = ZERO
             root.grad = seed
             if create_graph:
                 graph_grads_epoch += 1  # before the pass: a failed one may leave Values
@@ -523,7 +531,7 @@ def _restore(nodes: Iterable[Node], kept: list[tuple[Node, Any]]) -> None:
     while True:
         try:
             for n in nodes:
-                n.grad = 0.0
+                n.grad = ZERO
             for n, g in kept:
                 n.grad = g
             return

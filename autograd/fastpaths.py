@@ -32,6 +32,7 @@ from typing import Any
 from autograd import emit, engine, neuron, opdef, ops, trace
 from autograd.engine import (
     ANOMALY,
+    ZERO,
     Constant,
     Value,
     as_float,
@@ -105,7 +106,7 @@ def entry(op: Op, swap: bool = False) -> Callable[..., Any] | None:
     name = f"{op.name}_entry" + ("_swapped" if swap else "")
     lines = [
         f"def {name}({', '.join(params)}, *, op=op, Value=Value, Constant=Constant,"
-        f" as_float=as_float, mode=mode, new=new, tick=tick"
+        f" as_float=as_float, mode=mode, new=new, tick=tick, zero=zero"
         f"{''.join(f', {h}={h}' for h in helpers)}):",
         *check,
         *[f"    {x} = {v}.data" for x, v in zip(xs, names)],
@@ -115,7 +116,7 @@ def entry(op: Op, swap: bool = False) -> Callable[..., Any] | None:
         f"        return op.record(data, {operands})",
         "    out = new(Value)",
         "    out.data = data",
-        "    out.grad = 0.0",
+        "    out.grad = zero",
         f"    out._operands = {operands}",
         "    out._maker = op",
         "    out._seq = tick()",
@@ -130,6 +131,7 @@ def entry(op: Op, swap: bool = False) -> Callable[..., Any] | None:
         mode=modes.get,
         new=_new,
         tick=tick,
+        zero=ZERO,
     )
     made: Callable[..., Any] = emit.define("\n".join(lines), name, namespace)[name]
     return made
@@ -140,7 +142,7 @@ def _constant_lines(name: str, where: str) -> list[str]:
     return [
         "        c = new(Constant)",
         f"        c.data = {name} if type({name}) is float else as_float({name}, {where})",
-        "        c.grad = 0.0",
+        "        c.grad = zero",
         "        c._operands = ()",
         "        c._maker = None",
         "        c._seq = 0",
@@ -270,7 +272,7 @@ def neurons(
             continue
         out = _new(NeuronValue)
         out.data = z if forward is None else forward(z)
-        out.grad = 0.0
+        out.grad = ZERO
         out._z = z
         out._operands = (*ws, b, *xv)
         out._maker = op

@@ -19,6 +19,7 @@ from typing import Any, overload
 from autograd.engine import (
     ANOMALY,
     NO_GRAD,
+    ZERO,
     Constant,
     Value,
     as_float,
@@ -195,7 +196,7 @@ class Op:
             return self.record(data, (x, y))
         out = _new(Value)
         out.data = data
-        out.grad = 0.0
+        out.grad = ZERO
         out._operands = (x, y)
         out._maker = self
         out._seq = tick()
@@ -213,7 +214,7 @@ class Op:
             return self.record(data, (x,))
         out = _new(Value)
         out.data = data
-        out.grad = 0.0
+        out.grad = ZERO
         out._operands = (x,)
         out._maker = self
         out._seq = tick()
@@ -235,7 +236,7 @@ class Op:
             return Value(data)
         out = _new(Value)
         out.data = data
-        out.grad = 0.0
+        out.grad = ZERO
         out._operands = operands
         out._maker = self
         out._seq = tick()
