@@ -348,6 +348,10 @@ class Constant:
     def __repr__(self) -> str:
         return f"Constant({self.data!r})"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # every pickle protocol (0 and 1 cannot pickle bare __slots__ by themselves)
+        return (constant, (self.data,))
+
 
 #: What a node's `_operands` hold.
 Node: TypeAlias = Value | Constant

@@ -137,7 +137,7 @@ def _pow_dx(g: Any, ans: Any, x: Any, y: Any) -> Any:
     """
     pole = eq(x, 0.0) & (y < 1.0)
     power = _t.pow(where(pole, 1.0, x), y - 1.0)  # IEEE pow: overflow is +-inf
-    return where(eq(y, 0.0), 0.0, where(pole, g * _INF, g * y * power))
+    return where(eq(y, 0.0), 0.0, where(pole, g * _INF, g * (y * power)))
 
 
 def _pow_dy(g: Any, ans: Any, x: Any, y: Any) -> Any:
