@@ -430,7 +430,8 @@ def backprop(
         seed = gradient if isinstance(gradient, Value) else Value(as_float(gradient, "gradient"))
     else:
         seed = gradient.data if isinstance(gradient, Value) else as_float(gradient, "gradient")
-    with backward_lock:
+    backward_lock.acquire()
+    try:  # (not `with`: a trace function may raise at any line, and must not leak the lock)
         nodes, order = backward_order(root)
         # Set aside every gradient but +0.0 (a -0.0 too: a pass starts from +0.0 exactly,
         # so the fast paths may skip adding zero shares, as the reference's sums allow).
@@ -469,6 +470,8 @@ def backprop(
         except BaseException:
             _restore(nodes, kept)
             raise
+    finally:
+        backward_lock.release()
     return None
 
 

@@ -17,11 +17,13 @@ import struct
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from autograd import Value, fastpaths, grad, hessian, topological_order
+from autograd import engine as engine_module
 from autograd.engine import Constant
 
 
@@ -74,7 +76,14 @@ def test_interrupt_anywhere_inside_the_pass_restores_every_grad() -> None:
         build()[0].backward()
     finally:
         sys.settrace(None)
-    after_store = set(lines[-2:])  # `with` exit and `return None`: the bug above
+    after_store = set(lines[-2:])
+    # `try:` lines: a signal never lands there, a trace function's exception would leak the lock
+    source = Path(engine_module.__file__).read_text().splitlines()
+    no_signal = {
+        i
+        for i, text in enumerate(source, 1)
+        if text.strip().startswith(("try:", "finally:")) or "backward_lock." in text
+    }
 
     def check(create_graph: bool) -> int:
         k = 0
@@ -87,8 +96,11 @@ def test_interrupt_anywhere_inside_the_pass_restores_every_grad() -> None:
             def tracer(frame: Any, event: str, arg: Any) -> Any:
                 if event in ("line", "call"):
                     count[0] += 1  # noqa: B023
-                    late = frame.f_code.co_name == "backprop" and frame.f_lineno in after_store
-                    if count[0] == k and not late:  # noqa: B023
+                    late = frame.f_code.co_name == "backprop" and (
+                        frame.f_lineno in after_store or frame.f_lineno in no_signal
+                    )
+                    if count[0] >= k and not late and count[0] < 10**9:  # noqa: B023
+                        count[0] = 10**9  # noqa: B023  (once: the restore must run in peace)
                         raise Boom
                 return tracer
 
